@@ -1,0 +1,150 @@
+import type { KnobValues, ReaConfig } from '../config/rea-config.ts';
+import type {
+  Effect,
+  FailureConclusion,
+  Hypothesis,
+  InsightRow,
+  NotifyTopic,
+  PlanEvent,
+  PlanState,
+  RejectedHypothesis,
+} from '../core/model.ts';
+
+export type { InsightRow, InsightStatus } from '../core/model.ts';
+
+// Ports are named by capability; implementations by backend (LocalProcessRunner, PostgresStore, ...).
+
+/** One attempt of one run, as handed to a runner. */
+export interface RunJob {
+  planId: string;
+  runId: string;
+  attempt: number;
+  overrides: KnobValues;
+  fidelity: number;
+  seed: number;
+  idempotencyKey: string;
+}
+
+/** What a runner learns about an attempt; the app turns each into a PlanEvent for `decide`. */
+export type RunnerReport =
+  | { type: 'started'; planId: string; runId: string; attempt: number }
+  | {
+      type: 'finished';
+      planId: string;
+      runId: string;
+      attempt: number;
+      metrics: Record<string, number>;
+      steps?: number;
+      gpuHours: number;
+      durationSec: number;
+      logTail: string;
+    }
+  | {
+      type: 'failed';
+      planId: string;
+      runId: string;
+      attempt: number;
+      conclusion: FailureConclusion;
+      reason: string;
+      logTail: string;
+      gpuHours: number;
+      durationSec: number;
+    };
+
+export interface Runner {
+  /**
+   * Starts an attempt. Delivering the same job twice (same idempotencyKey) must not start it twice: the
+   * second call returns the external id of the first. Resolves once the attempt is accepted, not finished;
+   * progress arrives through the report callback given at construction.
+   */
+  dispatch(job: RunJob): Promise<{ externalId: string }>;
+  /** Stops an attempt and everything it started. Cancelling an attempt that is not running is a no-op. */
+  cancel(runId: string, attempt: number): Promise<void>;
+  /** Attempts this runner believes are still running (used at start-up to find lost runs). */
+  active(): Array<{ runId: string; attempt: number }>;
+}
+
+export interface ProposalContext {
+  goal: string;
+  config: ReaConfig;
+  baseline: KnobValues;
+  /** Effects already known for this model (and models sharing tags), for sources that learn. */
+  insights: InsightRow[];
+}
+
+export interface Proposal {
+  hypotheses: Omit<Hypothesis, 'id'>[];
+  rejected: RejectedHypothesis[];
+  /** Shown to the user when a source fell back or skipped something (e.g. "no API key: offline agent"). */
+  notes: string[];
+}
+
+/** A source of hypotheses: returns proposals as data; it never runs anything. */
+export interface HypothesisSource {
+  readonly name: string;
+  propose(ctx: ProposalContext): Promise<Proposal>;
+}
+
+export interface OutboxItem {
+  id: number;
+  planId: string;
+  effect: Effect;
+  attempts: number;
+}
+
+export interface PlanSummary {
+  id: string;
+  model: string;
+  goal: string;
+  status: PlanState['status'];
+  phase: PlanState['phase'];
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Operations inside one database transaction. The plan row is locked by loadPlanForUpdate. */
+export interface StoreTx {
+  loadPlanForUpdate(planId: string): Promise<PlanState | undefined>;
+  /** Writes the plan and its projections (hypotheses, runs, attempts, metrics, approvals). */
+  savePlan(state: PlanState): Promise<void>;
+  appendEvent(planId: string, event: PlanEvent | { type: 'plan_created' }, at: string): Promise<void>;
+  /** Adds outbox rows; an effect whose idempotencyKey is already in the outbox is not added again. */
+  enqueueEffects(planId: string, effects: Effect[], at: string): Promise<void>;
+  upsertInsights(rows: InsightRow[]): Promise<void>;
+}
+
+export interface Store {
+  readonly kind: 'postgres' | 'pglite';
+  /** Runs fn in one transaction; rolls back if it throws. */
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  getPlan(planId: string): Promise<PlanState | undefined>;
+  listPlans(filter?: { model?: string; statuses?: PlanState['status'][] }): Promise<PlanSummary[]>;
+  /** Claims up to `limit` due outbox rows with FOR UPDATE SKIP LOCKED, leasing them until now + leaseMs. */
+  claimOutbox(limit: number, now: Date, leaseMs: number): Promise<OutboxItem[]>;
+  completeOutbox(id: number, now: Date): Promise<void>;
+  /** Records a failed try; the row becomes due again at retryAt (or dead when retryAt is undefined). */
+  failOutbox(id: number, error: string, retryAt: Date | undefined): Promise<void>;
+  outboxBacklog(): Promise<number>;
+  /** GPU-hours per unit of fidelity of this model's finished attempts, newest first. */
+  costSamples(model: string, limit?: number): Promise<number[]>;
+  /** Insights of this model and of models sharing any of the tags. */
+  listInsights(model: string, tags: string[]): Promise<InsightRow[]>;
+  /** Records a webhook delivery; false when it was already recorded (a duplicate). */
+  recordDelivery(deliveryId: string, source: string, receivedAt: Date): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+type EffectOf<T extends Effect['type']> = Extract<Effect, { type: T }>;
+
+/** Where people follow a plan: a terminal, a Slack thread, a pull request. Every method is idempotent. */
+export interface Chat {
+  /** Shows the plan (goal, hypotheses, phase table, budget, state), creating or updating it in place. */
+  publishPlan(plan: PlanState): Promise<void>;
+  notify(plan: PlanState, topic: NotifyTopic, text: string): Promise<void>;
+  escalate(plan: PlanState, effect: EffectOf<'escalate'>): Promise<void>;
+  requestBudget(plan: PlanState, effect: EffectOf<'request_budget'>): Promise<void>;
+  /** The final report; `location` says where the full Markdown was written, when it was. */
+  report(plan: PlanState, markdown: string, location?: string): Promise<void>;
+  /** Proposes making the winner the new baseline (a promotion PR on GitHub, a note locally). */
+  promote(plan: PlanState, effect: EffectOf<'open_promotion'>): Promise<void>;
+}

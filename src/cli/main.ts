@@ -1,0 +1,28 @@
+import { Command } from 'commander';
+import { UsageError } from './context.ts';
+import { registerDemo } from './demo.ts';
+import { registerPlan } from './plan.ts';
+import { registerRun } from './run.ts';
+import { registerRunbooks } from './runbooks.ts';
+import { registerStatus } from './status.ts';
+import { registerValidate } from './validate.ts';
+
+// The `rea` command line: one file per command, each exporting register<Name>(program).
+const program = new Command();
+program.name('rea').description('Autonomous ML experimentation agent').showHelpAfterError();
+registerDemo(program);
+registerRun(program);
+registerPlan(program);
+registerStatus(program);
+registerValidate(program);
+registerRunbooks(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof UsageError) {
+    process.stderr.write(`rea: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`rea: ${err instanceof Error ? err.message : String(err)}\n`);
+  if (process.env.LOG_LEVEL === 'debug' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  process.exit(1);
+});

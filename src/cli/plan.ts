@@ -1,0 +1,81 @@
+import type { Command } from 'commander';
+import { OfflineResearchAgent } from '../adapters/llm/offline-research-agent.ts';
+import { requestPlan } from '../app/plan-service.ts';
+import { renderPlan } from '../app/render.ts';
+import type { PlanState } from '../core/model.ts';
+import { loadModelOrExit, openContext, parsePositive } from './context.ts';
+
+// `rea plan`: what a plan for this model would be now (hypotheses, provenance, phases, cost), without
+// storing or running it.
+
+export function planJson(plan: PlanState, notes: string[]) {
+  return {
+    id: plan.id,
+    model: plan.spec.model,
+    goal: plan.goal,
+    hypotheses: plan.hypotheses.map((h) => ({
+      id: h.id,
+      title: h.title,
+      source: h.source,
+      agent: h.agent,
+      kind: h.kind,
+      overrides: h.overrides,
+      rationale: h.rationale,
+      expected_effect: h.expectedEffect,
+      risk: h.risk,
+      evidence: h.evidence,
+    })),
+    rejected: plan.rejected.map((r) => ({
+      title: r.title,
+      source: r.source,
+      agent: r.agent,
+      reason: r.reason,
+    })),
+    phases: plan.estimate.phases.map((p) => ({
+      name: p.name,
+      runs: p.runs,
+      fidelity: p.fidelity,
+      seeds: p.seeds,
+      gpu_hours_p50: p.gpuHoursP50,
+      gpu_hours_p90: p.gpuHoursP90,
+      usd_p50: p.usdP50,
+      usd_p90: p.usdP90,
+    })),
+    budget_gpu_hours: plan.budget.requestedGpuHours,
+    notes,
+  };
+}
+
+export function registerPlan(program: Command): void {
+  program
+    .command('plan')
+    .description('propose an experiment plan for a model directory (nothing is stored or run)')
+    .option('--dir <dir>', 'model directory with .rea.yml', '.')
+    .option('--goal <text>', 'what the plan should achieve', 'improve the primary metric')
+    .option('--budget <gpuHours>', 'the most GPU-hours the plan may use')
+    .option('--json', 'print JSON for scripts')
+    .action(async (opts: { dir: string; goal: string; budget?: string; json?: boolean }) => {
+      const model = await loadModelOrExit(opts.dir);
+      const ctx = await openContext();
+      try {
+        const { state, notes } = await requestPlan({
+          store: ctx.store,
+          model,
+          goal: opts.goal,
+          sources: [new OfflineResearchAgent()],
+          now: new Date(),
+          dryRun: true,
+          ...(opts.budget !== undefined ? { maxGpuHours: parsePositive(opts.budget, '--budget') } : {}),
+        });
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify(planJson(state, notes), null, 2)}\n`);
+          return;
+        }
+        process.stdout.write(`${renderPlan(state)}\n`);
+        for (const n of notes) process.stdout.write(`\nnote: ${n}`);
+        process.stdout.write(`\nTo approve and run it: rea run --local --dir ${opts.dir}\n`);
+      } finally {
+        await ctx.close();
+      }
+    });
+}

@@ -1,0 +1,204 @@
+import type { Knob, KnobValues } from '../config/rea-config.ts';
+import { checkKnobValues, describeChange, fmtValue, overridesKey } from './knobs.ts';
+import type { Hypothesis, InsightRow, RejectedHypothesis } from './model.ts';
+
+// The hypothesis engine's pure half (DESIGN section 7): what the insight database proposes and suppresses,
+// and how proposals from every source are merged, deduplicated, kept diverse and ranked.
+
+export type Draft = Omit<Hypothesis, 'id'>;
+
+/** At most this many hypotheses may change the same knob, so that one knob cannot crowd out the rest. */
+export const MAX_PER_KNOB = 3;
+const MAX_WINS = 5;
+const MAX_PAIRS = 2;
+
+function pct(x: number): string {
+  return `${x >= 0 ? '+' : ''}${(x * 100).toFixed(2)}%`;
+}
+
+/** The most informative row per change: the one measured at the highest fidelity, then with most runs. */
+export function latestByChange(rows: readonly InsightRow[]): Map<string, InsightRow> {
+  const out = new Map<string, InsightRow>();
+  for (const r of rows) {
+    const prev = out.get(r.changeKey);
+    if (!prev || r.fidelity > prev.fidelity || (r.fidelity === prev.fidelity && r.nRuns > prev.nRuns)) {
+      out.set(r.changeKey, r);
+    }
+  }
+  return out;
+}
+
+function evidence(r: InsightRow): string {
+  return `${pct(r.meanEffect)} [${pct(r.lo)}, ${pct(r.hi)}] at fidelity ${r.fidelity}, ${r.nRuns} run${r.nRuns === 1 ? '' : 's'}, plan${r.planIds.length === 1 ? '' : 's'} ${r.planIds.join(', ')}`;
+}
+
+export interface InsightProposals {
+  hypotheses: Draft[];
+  /** Changes that must not be proposed again, by override key, with the reason shown to people. */
+  suppressed: Map<string, string>;
+}
+
+export function proposeFromInsights(args: {
+  model: string;
+  rows: readonly InsightRow[];
+  knobs: Record<string, Knob>;
+  baseline: KnobValues;
+}): InsightProposals {
+  const own = args.rows.filter((r) => r.model === args.model);
+  const latest = latestByChange(own);
+  const suppressed = new Map<string, string>();
+  const hypotheses: Draft[] = [];
+  const wins: InsightRow[] = [];
+  for (const r of latest.values()) {
+    if (checkKnobValues(args.knobs, r.overrides).length > 0) continue;
+    switch (r.status) {
+      case 'win':
+        wins.push(r);
+        break;
+      case 'loss':
+        suppressed.set(r.changeKey, `worse than baseline before: ${r.reason}; ${evidence(r)}`);
+        break;
+      case 'infeasible':
+        suppressed.set(r.changeKey, `failed before: ${r.reason}`);
+        break;
+      case 'null':
+        suppressed.set(r.changeKey, `no measurable effect before: ${evidence(r)}`);
+        break;
+    }
+  }
+  // Wins measured at the highest fidelity and with the largest effect come first.
+  wins.sort((x, y) => y.fidelity - x.fidelity || y.meanEffect - x.meanEffect);
+  for (const w of wins.slice(0, MAX_WINS)) {
+    hypotheses.push({
+      title: `${describeChange(args.baseline, w.overrides)} (a confirmed win, not yet promoted)`,
+      rationale: `Measured ${evidence(w)}. Re-using it as a starting point for further gains.`,
+      source: 'insights',
+      agent: 'insights',
+      kind: 'config',
+      overrides: w.overrides,
+      expectedEffect: Math.max(0, w.meanEffect),
+      risk: 'low',
+      evidence: [evidence(w), ...w.runIds.slice(0, 5)],
+    });
+  }
+  // Untried pairs of single-knob wins: effects interact, so a pair may beat both halves.
+  const singles = wins.filter((w) => Object.keys(w.overrides).length === 1);
+  let pairs = 0;
+  for (let i = 0; i < singles.length && pairs < MAX_PAIRS; i++) {
+    for (let j = i + 1; j < singles.length && pairs < MAX_PAIRS; j++) {
+      const a = singles[i]!;
+      const b = singles[j]!;
+      if (Object.keys(a.overrides)[0] === Object.keys(b.overrides)[0]) continue;
+      const merged = { ...a.overrides, ...b.overrides };
+      if (latest.has(overridesKey(merged))) continue;
+      hypotheses.push({
+        title: `${describeChange(args.baseline, merged)} (two wins never tried together)`,
+        rationale: `Both halves won alone (${pct(a.meanEffect)} and ${pct(b.meanEffect)}); their combination has not been measured.`,
+        source: 'insights',
+        agent: 'insights',
+        kind: 'config',
+        overrides: merged,
+        expectedEffect: Math.max(0, a.meanEffect) + Math.max(0, b.meanEffect) * 0.5,
+        risk: 'medium',
+        evidence: [evidence(a), evidence(b)],
+      });
+      pairs += 1;
+    }
+  }
+  // What worked on models that share tags, where the same knob exists here.
+  const others = latestByChange(args.rows.filter((r) => r.model !== args.model && r.status === 'win'));
+  for (const r of [...others.values()].sort((x, y) => y.meanEffect - x.meanEffect).slice(0, 2)) {
+    if (latest.has(r.changeKey) || checkKnobValues(args.knobs, r.overrides).length > 0) continue;
+    hypotheses.push({
+      title: `${describeChange(args.baseline, r.overrides)} (won on ${r.model})`,
+      rationale: `A related model (${r.model}, sharing tags ${r.tags.join(', ')}) measured ${evidence(r)}.`,
+      source: 'insights',
+      agent: 'insights',
+      kind: 'config',
+      overrides: r.overrides,
+      expectedEffect: Math.max(0, r.meanEffect) * 0.5,
+      risk: 'medium',
+      evidence: [`${r.model}: ${evidence(r)}`],
+    });
+  }
+  return { hypotheses, suppressed };
+}
+
+export interface MergeResult {
+  hypotheses: Draft[];
+  rejected: RejectedHypothesis[];
+}
+
+/**
+ * Merges proposals from every source (earlier sources win a tie on the same change), drops what the
+ * insights suppress or what leaves the knob space, caps how many hypotheses touch one knob, and ranks by
+ * expected gain per dollar (every validation run costs the same, so by expected gain, risk breaking ties).
+ */
+export function mergeHypotheses(args: {
+  sources: Draft[][];
+  suppressed: Map<string, string>;
+  knobs: Record<string, Knob>;
+  baseline: KnobValues;
+}): MergeResult {
+  const rejected: RejectedHypothesis[] = [];
+  const seen = new Set<string>();
+  const kept: Draft[] = [];
+  const reject = (h: Draft, reason: string) =>
+    rejected.push({ title: h.title, source: h.source, agent: h.agent, overrides: h.overrides, reason });
+  for (const list of args.sources) {
+    for (const h of list) {
+      const problems = checkKnobValues(args.knobs, h.overrides);
+      if (problems.length > 0) {
+        reject(h, `outside the knob space: ${problems.join('; ')}`);
+        continue;
+      }
+      const same = Object.entries(h.overrides).every(([k, v]) => args.baseline[k] === v);
+      if (same) {
+        reject(h, 'changes nothing: every value equals the baseline');
+        continue;
+      }
+      const key = overridesKey(h.overrides);
+      const why = args.suppressed.get(key);
+      if (why && h.source !== 'insights') {
+        reject(h, `suppressed by insights: ${why}`);
+        continue;
+      }
+      if (seen.has(key)) {
+        reject(h, 'duplicate of a hypothesis from another source');
+        continue;
+      }
+      seen.add(key);
+      kept.push(h);
+    }
+  }
+  const riskRank = { low: 0, medium: 1, high: 2 } as const;
+  kept.sort(
+    (a, b) =>
+      b.expectedEffect - a.expectedEffect ||
+      riskRank[a.risk] - riskRank[b.risk] ||
+      overridesKey(a.overrides).localeCompare(overridesKey(b.overrides)),
+  );
+  const perKnob = new Map<string, number>();
+  const hypotheses: Draft[] = [];
+  for (const h of kept) {
+    const knobs = Object.keys(h.overrides);
+    // Insights-sourced multi-knob wins are exempt: they are one measured change, not a crowding of knobs.
+    const capped = h.source !== 'insights' && knobs.some((k) => (perKnob.get(k) ?? 0) >= MAX_PER_KNOB);
+    if (capped) {
+      const k = knobs.find((x) => (perKnob.get(x) ?? 0) >= MAX_PER_KNOB)!;
+      reject(h, `diversity cap: already ${MAX_PER_KNOB} hypotheses change ${k}`);
+      continue;
+    }
+    for (const k of knobs) perKnob.set(k, (perKnob.get(k) ?? 0) + 1);
+    hypotheses.push(h);
+  }
+  return { hypotheses, rejected };
+}
+
+export function describeOverrides(baseline: KnobValues, overrides: KnobValues): string {
+  return Object.entries(overrides)
+    .map(
+      ([k, v]) => `${k}=${fmtValue(v)}${baseline[k] !== undefined ? ` (was ${fmtValue(baseline[k])})` : ''}`,
+    )
+    .join(', ');
+}

@@ -1,0 +1,378 @@
+import type { Knob, KnobValue, KnobValues, ReaConfig } from '../config/rea-config.ts';
+
+// The plan aggregate, the events that move it and the effects it asks for. Everything here is plain data
+// (JSON-serialisable) so that a plan can be stored whole and rebuilt after a crash.
+
+export type PhaseName = 'validation' | 'combination' | 'exploitation';
+export const PHASES: readonly PhaseName[] = ['validation', 'combination', 'exploitation'];
+
+/** Steps inside phases: exploitation first refines the best combination, then confirms at full fidelity. */
+export type StepName = 'validation' | 'combination' | 'refine' | 'confirm';
+
+export type HypothesisSourceName = 'insights' | 'research' | 'user';
+
+export interface Hypothesis {
+  id: string;
+  title: string;
+  rationale: string;
+  source: HypothesisSourceName;
+  /** Which agent produced it inside its source: 'offline', 'insights', 'claude:<model>'. */
+  agent: string;
+  kind: 'config';
+  overrides: KnobValues;
+  /** Prior expected relative improvement of the primary metric (positive is better). */
+  expectedEffect: number;
+  risk: 'low' | 'medium' | 'high';
+  evidence: string[];
+}
+
+export interface RejectedHypothesis {
+  title: string;
+  source: HypothesisSourceName;
+  agent: string;
+  overrides: KnobValues;
+  reason: string;
+}
+
+/** A configuration the plan measures: the baseline, one hypothesis, a combination or a refinement. */
+export interface Candidate {
+  id: string;
+  step: StepName;
+  label: string;
+  hypothesisIds: string[];
+  overrides: KnobValues;
+  /** Set when a runbook had to change the configuration to run it at all (e.g. a smaller batch). */
+  adjustedFrom?: { overrides: KnobValues; why: string };
+}
+
+export type RunStatus = 'pending' | 'dispatched' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export type AttemptStatus = 'dispatched' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/** How an attempt failed, as the runner saw it. */
+export type FailureConclusion =
+  | 'failure'
+  | 'timed_out'
+  | 'cancelled'
+  | 'runner_lost'
+  | 'startup_failure'
+  | 'metrics_invalid';
+
+export interface Attempt {
+  n: number;
+  status: AttemptStatus;
+  overrides: KnobValues;
+  dispatchedAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  externalId?: string;
+  gpuHours?: number;
+  durationSec?: number;
+  conclusion?: FailureConclusion | 'success';
+  reason?: string;
+  logExcerpt?: string;
+  runbook?: { id: string; action: string; note: string };
+}
+
+export interface GpuEstimate {
+  p50: number;
+  p90: number;
+}
+
+export interface Run {
+  id: string;
+  phase: PhaseName;
+  step: StepName;
+  candidateId: string;
+  role: 'baseline' | 'candidate';
+  overrides: KnobValues;
+  fidelity: number;
+  seed: number;
+  status: RunStatus;
+  attempts: Attempt[];
+  maxAttempts: number;
+  estimate: GpuEstimate;
+  /** Overrides for the next attempt when a runbook changed them (e.g. a halved batch size). */
+  attemptOverrides?: KnobValues;
+  metrics?: Record<string, number>;
+  steps?: number;
+  /** Why the run ended the way it did (failure reason, runbook decision). */
+  outcome?: string;
+}
+
+export type VerdictKind = 'pass' | 'near' | 'fail' | 'veto' | 'infeasible';
+
+export interface Verdict {
+  candidateId: string;
+  step: StepName;
+  fidelity: number;
+  /** Relative improvement of the primary metric over the paired baseline (positive is better). */
+  relEffect: number;
+  /** Standard error of relEffect. */
+  se: number;
+  lo: number;
+  hi: number;
+  n: number;
+  verdict: VerdictKind;
+  reason: string;
+}
+
+export interface Approval {
+  kind: 'approve' | 'reject' | 'budget' | 'pause' | 'resume' | 'cancel';
+  by: string;
+  via: 'cli' | 'slack' | 'github' | 'auto';
+  at: string;
+  gpuHours?: number;
+  note?: string;
+}
+
+export interface Decision {
+  at: string;
+  phase: PhaseName;
+  step: StepName;
+  text: string;
+}
+
+export interface PhaseEstimate {
+  name: PhaseName;
+  runs: number;
+  fidelity: number;
+  seeds: number;
+  gpuHoursP50: number;
+  gpuHoursP90: number;
+  usdP50: number;
+  usdP90: number;
+}
+
+export interface PlanEstimate {
+  phases: PhaseEstimate[];
+  gpuHoursP50: number;
+  gpuHoursP90: number;
+  usdP50: number;
+  usdP90: number;
+}
+
+/** The parts of .rea.yml a plan needs, frozen when the plan is created. */
+export interface PlanSpec {
+  model: string;
+  tags: string[];
+  metric: ReaConfig['metric'];
+  guardrails: ReaConfig['guardrails'];
+  knobs: Record<string, Knob>;
+  fidelity: ReaConfig['fidelity'];
+  seeds: ReaConfig['seeds'];
+  gpus: number;
+  usdPerGpuHour: number;
+  timeoutMinutes: number;
+  baselineGpuHours: number;
+  maxGpuHours: number;
+  maxConcurrentRuns: number;
+}
+
+export interface NoisePrior {
+  fidelity: number;
+  /** Standard deviation of the relative paired difference between two runs of one config. */
+  sd: number;
+  df: number;
+}
+
+export type PlanStatus = 'awaiting_approval' | 'running' | 'paused' | 'completed' | 'cancelled' | 'rejected';
+
+export interface Escalation {
+  id: string;
+  at: string;
+  runId?: string;
+  reason: string;
+  runbookId?: string;
+  logExcerpt?: string;
+  resolved?: { at: string; by: string; action: string };
+}
+
+export interface Winner {
+  candidateId: string;
+  label: string;
+  overrides: KnobValues;
+  relEffect: number;
+  lo: number;
+  hi: number;
+  n: number;
+  baselineMean: number;
+  candidateMean: number;
+}
+
+export interface PlanState {
+  id: string;
+  goal: string;
+  repo?: string;
+  status: PlanStatus;
+  pauseReason?: 'user' | 'budget' | 'escalation';
+  phase: PhaseName;
+  step: StepName;
+  spec: PlanSpec;
+  baseline: KnobValues;
+  hypotheses: Hypothesis[];
+  rejected: RejectedHypothesis[];
+  candidates: Candidate[];
+  runs: Run[];
+  verdicts: Verdict[];
+  estimate: PlanEstimate;
+  budget: { requestedGpuHours: number; approvedGpuHours: number };
+  approvals: Approval[];
+  decisions: Decision[];
+  escalations: Escalation[];
+  /** Measured GPU-hours per unit of fidelity of this model's runs (for cost estimates). */
+  costSamples: number[];
+  noisePriors: NoisePrior[];
+  concurrencyCap: number;
+  seedBase: number;
+  seq: number;
+  winner?: Winner;
+  finishedReason?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type Actor = { by: string; via: Approval['via'] };
+
+export type PlanEvent =
+  | ({ type: 'approved'; gpuHours?: number } & Actor)
+  | ({ type: 'rejected'; reason?: string } & Actor)
+  | ({ type: 'budget_raised'; gpuHours: number } & Actor)
+  | ({ type: 'paused' } & Actor)
+  | ({ type: 'resumed' } & Actor)
+  | ({ type: 'cancelled'; reason?: string } & Actor)
+  | ({ type: 'escalation_resolved'; escalationId: string; action: 'retry' | 'skip' } & Actor)
+  | { type: 'run_dispatched'; runId: string; attempt: number; externalId?: string }
+  | { type: 'run_started'; runId: string; attempt: number }
+  | {
+      type: 'run_finished';
+      runId: string;
+      attempt: number;
+      metrics: Record<string, number>;
+      steps?: number;
+      gpuHours: number;
+      durationSec: number;
+    }
+  | {
+      type: 'run_failed';
+      runId: string;
+      attempt: number;
+      conclusion: FailureConclusion;
+      reason: string;
+      logExcerpt: string;
+      gpuHours: number;
+      durationSec: number;
+    }
+  | { type: 'timer_fired' };
+
+export type NotifyTopic =
+  | 'plan_approved'
+  | 'plan_rejected'
+  | 'phase_decision'
+  | 'failure_handled'
+  | 'paused'
+  | 'resumed'
+  | 'cancelled'
+  | 'budget_raised'
+  | 'plan_finished';
+
+export type Effect =
+  | {
+      type: 'dispatch_run';
+      runId: string;
+      attempt: number;
+      overrides: KnobValues;
+      fidelity: number;
+      seed: number;
+      idempotencyKey: string;
+    }
+  | {
+      type: 'retry_run';
+      runId: string;
+      attempt: number;
+      previousAttempt: number;
+      overrides: KnobValues;
+      fidelity: number;
+      seed: number;
+      idempotencyKey: string;
+    }
+  | { type: 'cancel_run'; runId: string; attempt: number; reason: string; idempotencyKey: string }
+  | { type: 'publish_plan'; idempotencyKey: string }
+  | { type: 'notify'; topic: NotifyTopic; text: string; runId?: string; idempotencyKey: string }
+  | {
+      type: 'escalate';
+      escalationId: string;
+      runId?: string;
+      reason: string;
+      runbookId?: string;
+      logExcerpt?: string;
+      idempotencyKey: string;
+    }
+  | { type: 'request_budget'; neededGpuHours: number; wouldBuy: string; idempotencyKey: string }
+  | { type: 'update_insights'; phase: PhaseName; idempotencyKey: string }
+  | { type: 'write_report'; idempotencyKey: string }
+  | { type: 'open_promotion'; overrides: KnobValues; idempotencyKey: string };
+
+export interface Runbook {
+  id: string;
+  title: string;
+  /** Lower runs first; built-ins use 10..90, additions in a model repo may go before them. */
+  priority: number;
+  match: {
+    conclusions?: FailureConclusion[];
+    /** Regular expressions (case-insensitive) tried against the log excerpt and the failure reason. */
+    log?: string[];
+    /** Matches when the primary metric was missing, NaN or infinite. */
+    metricNonFinite?: boolean;
+  };
+  action: RunbookAction;
+  /** Attempts of one run (counting the first) after which the runbook gives up. */
+  maxAttempts: number;
+  onExhausted: 'skip' | 'pause_and_escalate';
+  body: string;
+  source: string;
+}
+
+export type OverrideOp = { scale: number } | { set: KnobValue };
+
+export type RunbookAction =
+  | { type: 'retry' }
+  | { type: 'retry_with_overrides'; overrides: Record<string, OverrideOp> }
+  | { type: 'skip' }
+  | { type: 'reduce_concurrency'; to?: number }
+  | { type: 'pause_and_escalate' };
+
+export interface DecideContext {
+  now: string;
+  runbooks: Runbook[];
+}
+
+export interface Decided {
+  state: PlanState;
+  effects: Effect[];
+}
+
+export type InsightStatus = 'win' | 'null' | 'loss' | 'infeasible';
+
+/** What the database knows about one change of one model at one fidelity, pooled across plans. */
+export interface InsightRow {
+  model: string;
+  tags: string[];
+  changeKey: string;
+  overrides: KnobValues;
+  title: string;
+  fidelity: number;
+  /** Pooled relative effect (positive is better) and its 95% interval. */
+  meanEffect: number;
+  lo: number;
+  hi: number;
+  nRuns: number;
+  nPlans: number;
+  status: InsightStatus;
+  reason: string;
+  planIds: string[];
+  runIds: string[];
+  /** Sufficient statistics of the paired relative differences, so that later plans can pool. */
+  sum: number;
+  sumSq: number;
+  updatedAt: string;
+}

@@ -1,0 +1,47 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+// src/core is the pure domain: no I/O, no clock, no randomness, no outer layers (DESIGN section 12).
+
+const coreDir = path.resolve(import.meta.dirname, '../../src/core');
+const files = readdirSync(coreDir).filter((f) => f.endsWith('.ts'));
+
+function imports(text: string): string[] {
+  return [
+    ...text.matchAll(/(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g),
+  ].map((m) => (m[1] ?? m[2])!);
+}
+
+describe('src/core purity', () => {
+  it('has files to check', () => {
+    expect(files.length).toBeGreaterThan(5);
+  });
+
+  it.each(files)('%s imports only core, config types and pure libraries', (file) => {
+    const text = readFileSync(path.join(coreDir, file), 'utf8');
+    for (const spec of imports(text)) {
+      const allowed = spec.startsWith('./') || spec === '../config/rea-config.ts';
+      expect(allowed, `${file} imports ${spec}`).toBe(true);
+    }
+  });
+
+  it.each(files)('%s reads no clock, randomness or process state', (file) => {
+    const text = readFileSync(path.join(coreDir, file), 'utf8');
+    for (const banned of [
+      'Date.now(',
+      'Math.random(',
+      'new Date()',
+      'process.',
+      'require(',
+      'performance.now(',
+    ]) {
+      expect(text.includes(banned), `${file} uses ${banned}`).toBe(false);
+    }
+  });
+
+  it('would catch an I/O import', () => {
+    expect(imports("import { readFile } from 'node:fs/promises';")).toEqual(['node:fs/promises']);
+    expect(imports("import type { Store } from '../app/ports.ts';")).toEqual(['../app/ports.ts']);
+  });
+});

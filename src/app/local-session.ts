@@ -34,6 +34,11 @@ export interface LocalSessionOptions {
   /** Asks how to resolve an open escalation when a paused plan is resumed. */
   resolveEscalation(plan: PlanState, escalationId: string): Promise<Choice>;
   budgetGpuHours?: number;
+  /**
+   * Asked when the plan pauses because the next run does not fit the approved budget; resolves to the
+   * GPU-hours to add, or undefined to leave the plan paused.
+   */
+  raiseBudget?(plan: PlanState): Promise<number | undefined>;
   now?: () => Date;
   onPlan?(plan: PlanState): void;
   timerEveryMs?: number;
@@ -148,6 +153,13 @@ export async function runLocalSession(opts: LocalSessionOptions): Promise<PlanSt
       }
       opts.chat.progress?.(plan);
       const idle = runner.active().length === 0 && reports.length === 0;
+      if (idle && plan.status === 'paused' && plan.pauseReason === 'budget' && opts.raiseBudget) {
+        const extra = await opts.raiseBudget(plan);
+        if (extra !== undefined && extra > 0) {
+          plan = await apply(plan.id, { type: 'budget_raised', gpuHours: extra, ...opts.actor });
+          continue;
+        }
+      }
       if (idle && (isTerminalPlan(plan) || plan.status === 'paused')) break;
       await new Promise<void>((resolve) => {
         wake = resolve;

@@ -1,5 +1,6 @@
 import type { KnobValues, ReaConfig } from '../config/rea-config.ts';
 import type {
+  CostSample,
   Effect,
   FailureConclusion,
   Hypothesis,
@@ -125,8 +126,8 @@ export interface Store {
   /** Records a failed try; the row becomes due again at retryAt (or dead when retryAt is undefined). */
   failOutbox(id: number, error: string, retryAt: Date | undefined): Promise<void>;
   outboxBacklog(): Promise<number>;
-  /** GPU-hours per unit of fidelity of this model's finished attempts, newest first. */
-  costSamples(model: string, limit?: number): Promise<number[]>;
+  /** GPU-hours and fidelity of this model's succeeded attempts, newest first. */
+  costSamples(model: string, limit?: number): Promise<CostSample[]>;
   /** Insights of this model and of models sharing any of the tags. */
   listInsights(model: string, tags: string[]): Promise<InsightRow[]>;
   /** Records a webhook delivery; false when it was already recorded (a duplicate). */

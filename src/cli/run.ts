@@ -92,6 +92,25 @@ export async function runLocal(opts: LocalRunOptions): Promise<PlanState> {
         );
         return answer === 'y' || answer === 'yes';
       },
+      raiseBudget: async (plan) => {
+        const cap = opts.budget ?? model.config.budget.max_gpu_hours;
+        const approved = plan.budget.approvedGpuHours;
+        const needed = plan.budgetRequest?.neededGpuHours ?? 0;
+        // Enough for the rest of the plan as now estimated (with measured costs), never past the cap.
+        const extra = Math.min(cap - approved, Math.max(needed, plan.estimate.gpuHoursP90 - approved));
+        if (!(extra > 0) || extra < needed) {
+          process.stdout.write(
+            `The plan needs ${fmtHours(needed)} more GPU-hours but the cap is ${fmtHours(cap)} (approved ${fmtHours(approved)}); raise it with --budget.\n`,
+          );
+          return undefined;
+        }
+        if (opts.yes) return extra;
+        if (!process.stdin.isTTY) return undefined;
+        const answer = await ask(
+          `Raise the budget of plan ${plan.id} by ${fmtHours(extra)} GPU-hours (to ${fmtHours(approved + extra)})? [y/N] `,
+        );
+        return answer === 'y' || answer === 'yes' ? extra : undefined;
+      },
       resolveEscalation: async (plan, id) => {
         const e = plan.escalations.find((x) => x.id === id)!;
         process.stdout.write(`Open escalation ${id}: ${e.reason}\n`);

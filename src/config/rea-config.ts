@@ -7,6 +7,18 @@ const knobName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'must start with a letter or _ and use only letters, digits, _ . -');
 
+// Cross-field checks live on the smallest object that holds both fields, so that they still run (and are
+// reported together with everything else) when another part of the file is invalid.
+function rangeCheck(k: { min: number; max: number }, ctx: z.core.$RefinementCtx<unknown>): void {
+  if (k.max <= k.min) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['max'],
+      message: `must be greater than min (${k.max} <= ${k.min})`,
+    });
+  }
+}
+
 const floatKnob = z
   .object({
     type: z.literal('float'),
@@ -14,7 +26,17 @@ const floatKnob = z
     max: z.number(),
     log: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  .superRefine((k, ctx) => {
+    rangeCheck(k, ctx);
+    if (k.log && k.min <= 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['min'],
+        message: `must be greater than 0 on a log scale (got ${k.min})`,
+      });
+    }
+  });
 
 const intKnob = z
   .object({
@@ -23,14 +45,24 @@ const intKnob = z
     max: z.number().int('must be a whole number'),
     step: z.number().int('must be a whole number').positive('must be greater than 0').default(1),
   })
-  .strict();
+  .strict()
+  .superRefine(rangeCheck);
 
 const choiceKnob = z
   .object({
     type: z.literal('choice'),
     values: z.array(z.union([z.string(), z.number()])).min(2, 'must list at least 2 values'),
   })
-  .strict();
+  .strict()
+  .superRefine((k, ctx) => {
+    const seen = new Set<string>();
+    for (const v of k.values) {
+      const key = JSON.stringify(v);
+      if (seen.has(key))
+        ctx.addIssue({ code: 'custom', path: ['values'], message: `lists ${key} more than once` });
+      seen.add(key);
+    }
+  });
 
 const boolKnob = z.object({ type: z.literal('bool') }).strict();
 
@@ -84,6 +116,14 @@ export const reaConfigSchema = z
         exploitation: z.number().gt(0, 'must be in (0, 1]').lte(1, 'must be in (0, 1]').default(1),
       })
       .strict()
+      .superRefine((f, ctx) => {
+        if (f.validation > f.combination || f.combination > f.exploitation) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `must not decrease from validation to exploitation (${f.validation}, ${f.combination}, ${f.exploitation})`,
+          });
+        }
+      })
       .default({ validation: 0.1, combination: 0.3, exploitation: 1 }),
     seeds: z
       .object({
@@ -111,49 +151,7 @@ export const reaConfigSchema = z
       .strict()
       .optional(),
   })
-  .strict()
-  .superRefine((cfg, ctx) => {
-    for (const [name, knob] of Object.entries(cfg.knobs)) {
-      if (knob.type === 'float' || knob.type === 'int') {
-        if (knob.max <= knob.min) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['knobs', name, 'max'],
-            message: `must be greater than min (${knob.max} <= ${knob.min})`,
-          });
-        }
-      }
-      if (knob.type === 'float' && knob.log && knob.min <= 0) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['knobs', name, 'min'],
-          message: `must be greater than 0 on a log scale (got ${knob.min})`,
-        });
-      }
-      if (knob.type === 'choice') {
-        const seen = new Set<string>();
-        for (const v of knob.values) {
-          const key = JSON.stringify(v);
-          if (seen.has(key)) {
-            ctx.addIssue({
-              code: 'custom',
-              path: ['knobs', name, 'values'],
-              message: `lists ${key} more than once`,
-            });
-          }
-          seen.add(key);
-        }
-      }
-    }
-    const f = cfg.fidelity;
-    if (f.validation > f.combination || f.combination > f.exploitation) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['fidelity'],
-        message: `must not decrease from validation to exploitation (${f.validation}, ${f.combination}, ${f.exploitation})`,
-      });
-    }
-  });
+  .strict();
 
 export type ReaConfig = z.infer<typeof reaConfigSchema>;
 export type Knob = z.infer<typeof knobSchema>;
@@ -187,7 +185,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'invalid_union':
       if ((issue as { note?: string }).note === 'No matching discriminator') {
-        return 'type must be one of "float", "int", "choice", "bool"';
+        return 'must be one of "float", "int", "choice", "bool"';
       }
       return issue.message;
     case 'too_small':
@@ -222,7 +220,7 @@ export type ParseResult<T> = { ok: true; value: T } | { ok: false; problems: Con
 
 /** Validates an already-parsed YAML document. Never throws for bad input: problems come back as values. */
 export function parseReaConfig(doc: unknown): ParseResult<ReaConfig> {
-  const result = reaConfigSchema.safeParse(doc);
+  const result = reaConfigSchema.safeParse(doc, { reportInput: true });
   if (result.success) return { ok: true, value: result.data };
   return { ok: false, problems: zodProblems(result.error) };
 }

@@ -174,7 +174,7 @@ export function combinationDrafts(state: PlanState, verdicts: Verdict[]): Candid
     if (seen.has(key)) return;
     seen.add(key);
     drafts.push({
-      label: parts.length === 1 ? parts[0]!.label : parts.map((p) => p.label).join(' + '),
+      label: parts.length === 1 ? parts[0]!.label : describeChange(state.baseline, overrides),
       hypothesisIds: parts.flatMap((p) => p.hypothesisIds),
       overrides,
       why,
@@ -185,7 +185,10 @@ export function combinationDrafts(state: PlanState, verdicts: Verdict[]): Candid
     for (const p of passed) if (stack([...all, p].map((x) => x.overrides))) all.push(p);
     if (all.length >= 2) add(all, 'all compatible passes stacked');
   }
-  const top = passed.slice(0, 3);
+  // Every pass paired with the best one first: a small effect at low fidelity (capacity, crosses) can be
+  // the larger half of a pair at full fidelity, so rank at low fidelity does not decide who gets a pair.
+  if (passed[0]) for (const p of passed.slice(1)) add([passed[0], p], 'paired with the best pass');
+  const top = passed.slice(1, 3);
   for (let i = 0; i < top.length; i++) {
     for (let j = i + 1; j < top.length; j++) add([top[i]!, top[j]!], 'pair of passes');
   }

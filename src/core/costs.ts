@@ -1,23 +1,62 @@
-import type { GpuEstimate, PhaseEstimate, PlanEstimate, PlanSpec } from './model.ts';
-import { median, quantile } from './stats.ts';
+import type { CostSample, GpuEstimate, PhaseEstimate, PlanEstimate, PlanSpec } from './model.ts';
+import { mean, median, quantile } from './stats.ts';
 
-// Cost of a run = GPU-hours at fidelity 1 x fidelity, where GPU-hours at fidelity 1 come from this
-// model's measured history once there is enough of it, and from `baseline_gpu_hours` before that.
+// Cost of a run = fixed overhead + GPU-hours at fidelity 1 x fidelity. DESIGN section 6 starts from the
+// linear part alone (`baseline_gpu_hours` x fidelity); measured history replaces it as it comes in, and
+// history shows that a run never costs nothing at low fidelity: start-up, data loading and evaluation are
+// paid whatever the fraction of data. So the estimate, in order of preference:
+//   1. three or more measured runs at this very fidelity: their median and p90;
+//   2. measured runs at two or more fidelities: a least-squares line gpuHours = a + b x fidelity, with
+//      the p90 scaled by how far measured runs sat above the line;
+//   3. measured runs at one fidelity: that level, moved along the declared slope to the fidelity asked;
+//   4. nothing measured: `baseline_gpu_hours` x fidelity.
 
-/** Samples below this count are too few to trust a p90; the declared baseline cost is used instead. */
+/** Below this many samples at one fidelity, their p90 is not trusted. */
 const MIN_SAMPLES = 3;
-/** Without history the p90 is the declared cost with this much headroom. */
+/** Without enough history the p90 is the p50 with this much headroom. */
 const FALLBACK_P90_FACTOR = 1.5;
 
-export function estimateRun(samples: readonly number[], fidelity: number, spec: PlanSpec): GpuEstimate {
-  if (samples.length >= MIN_SAMPLES) {
-    const p50 = median(samples) * fidelity;
-    const p90 = Math.max(p50, quantile(samples, 0.9) * fidelity);
-    return { p50, p90 };
+const same = (a: number, b: number) => Math.abs(a - b) < 1e-9;
+
+function headroom(samples: readonly CostSample[], fitted: (f: number) => number): number {
+  if (samples.length < MIN_SAMPLES) return FALLBACK_P90_FACTOR;
+  const ratios = samples.map((s) => s.gpuHours / Math.max(1e-12, fitted(s.fidelity)));
+  return Math.max(1, quantile(ratios, 0.9));
+}
+
+export function estimateRun(samples: readonly CostSample[], fidelity: number, spec: PlanSpec): GpuEstimate {
+  const here = samples.filter((s) => same(s.fidelity, fidelity)).map((s) => s.gpuHours);
+  if (here.length >= MIN_SAMPLES) {
+    const p50 = median(here);
+    return { p50, p90: Math.max(p50, quantile(here, 0.9)) };
   }
-  const p50 = spec.baselineGpuHours * fidelity;
-  const seen = samples.length > 0 ? Math.max(...samples) * fidelity : 0;
-  return { p50, p90: Math.max(p50 * FALLBACK_P90_FACTOR, seen) };
+  const slope = spec.baselineGpuHours;
+  if (samples.length === 0) {
+    const p50 = slope * fidelity;
+    return { p50, p90: p50 * FALLBACK_P90_FACTOR };
+  }
+  const fids = [...new Set(samples.map((s) => s.fidelity))];
+  let line: (f: number) => number;
+  if (fids.length >= 2) {
+    const mf = mean(samples.map((s) => s.fidelity));
+    const mg = mean(samples.map((s) => s.gpuHours));
+    let sxy = 0;
+    let sxx = 0;
+    for (const s of samples) {
+      sxy += (s.fidelity - mf) * (s.gpuHours - mg);
+      sxx += (s.fidelity - mf) ** 2;
+    }
+    const b = Math.max(0, sxy / sxx);
+    const a = Math.max(0, mg - b * mf);
+    line = (f) => a + b * f;
+  } else {
+    const f0 = fids[0]!;
+    const level = median(samples.map((s) => s.gpuHours));
+    const a = Math.max(0, level - slope * f0);
+    line = (f) => a + slope * f;
+  }
+  const p50 = Math.max(line(fidelity), 1e-12);
+  return { p50, p90: p50 * headroom(samples, line) };
 }
 
 export function usd(gpuHours: number, spec: PlanSpec): number {
@@ -40,7 +79,7 @@ export interface PhaseRunCount {
  */
 export function estimatePlan(
   counts: readonly PhaseRunCount[],
-  samples: readonly number[],
+  samples: readonly CostSample[],
   spec: PlanSpec,
 ): PlanEstimate {
   const phases = counts.map((c): PhaseEstimate => {

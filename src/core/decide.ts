@@ -147,6 +147,7 @@ function apply(b: Builder, event: PlanEvent): boolean {
       if (state.status === 'paused' && state.pauseReason === 'budget') {
         state.status = 'running';
         delete state.pauseReason;
+        delete state.budgetRequest;
       }
       b.notify('budget_raised', `Budget raised by ${fmtHours(event.gpuHours)} GPU-hours by ${event.by}.`);
       return true;
@@ -260,8 +261,12 @@ function apply(b: Builder, event: PlanEvent): boolean {
       run.metrics = event.metrics;
       if (event.steps !== undefined) run.steps = event.steps;
       if (run.attempts.length > 1) run.outcome = `succeeded on attempt ${attempt.n}`;
-      if (run.fidelity > 0 && event.gpuHours > 0)
-        state.costSamples = [event.gpuHours / run.fidelity, ...state.costSamples].slice(0, 200);
+      if (event.gpuHours > 0) {
+        state.costSamples = [
+          { gpuHours: event.gpuHours, fidelity: run.fidelity },
+          ...state.costSamples,
+        ].slice(0, 200);
+      }
       return true;
     }
     case 'run_failed': {
@@ -639,10 +644,12 @@ function schedule(b: Builder): void {
     const needed = committed + remaining - state.budget.approvedGpuHours;
     state.status = 'paused';
     state.pauseReason = 'budget';
+    const wouldBuy = `${blocked.length} more ${state.step} runs (${state.phase} phase); about ${fmtHours(needed)} GPU-hours more finishes this step`;
+    state.budgetRequest = { neededGpuHours: needed, wouldBuy, at: ctx.now };
     b.effects.push({
       type: 'request_budget',
       neededGpuHours: needed,
-      wouldBuy: `${blocked.length} more ${state.step} runs (${state.phase} phase); about ${fmtHours(needed)} GPU-hours more finishes this step`,
+      wouldBuy,
       idempotencyKey: nextKey(state, 'budget'),
     });
     b.notify(

@@ -73,6 +73,11 @@ export interface Attempt {
   runbook?: { id: string; action: string; note: string };
 }
 
+export interface CostSample {
+  gpuHours: number;
+  fidelity: number;
+}
+
 export interface GpuEstimate {
   p50: number;
   p90: number;
@@ -219,8 +224,10 @@ export interface PlanState {
   approvals: Approval[];
   decisions: Decision[];
   escalations: Escalation[];
-  /** Measured GPU-hours per unit of fidelity of this model's runs (for cost estimates). */
-  costSamples: number[];
+  /** Measured GPU-hours of this model's succeeded runs, with their fidelity (for cost estimates). */
+  costSamples: CostSample[];
+  /** Set while the plan is paused because the next run does not fit the approved budget. */
+  budgetRequest?: { neededGpuHours: number; wouldBuy: string; at: string };
   noisePriors: NoisePrior[];
   concurrencyCap: number;
   seedBase: number;

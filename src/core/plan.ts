@@ -3,6 +3,7 @@ import { estimatePlan, estimateRun, type PhaseRunCount } from './costs.ts';
 import { describeChange, overridesKey } from './knobs.ts';
 import type {
   Candidate,
+  CostSample,
   Decided,
   Effect,
   Hypothesis,
@@ -22,7 +23,7 @@ import type {
 
 export const BASELINE_ID = 'c0';
 /** How many configurations the combination phase measures at most. */
-export const MAX_COMBOS = 6;
+export const MAX_COMBOS = 8;
 /** How many neighbours exploitation's local search measures at most. */
 export const MAX_REFINE = 4;
 /** Attempts of one run (counting the first) that runbooks may use before the run ends. */
@@ -103,7 +104,7 @@ export interface CreatePlanInput {
   /** Ranked best first; the tail is dropped if the plan does not fit `max_gpu_hours` at p90. */
   hypotheses: Omit<Hypothesis, 'id'>[];
   rejected: RejectedHypothesis[];
-  costSamples: number[];
+  costSamples: CostSample[];
   noisePriors: NoisePrior[];
   seedBase: number;
   now: string;

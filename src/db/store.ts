@@ -22,7 +22,7 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import type { InsightRow, InsightStatus, OutboxItem, PlanSummary, Store, StoreTx } from '../app/ports.ts';
-import type { Effect, PlanEvent, PlanState } from '../core/model.ts';
+import type { CostSample, Effect, PlanEvent, PlanState } from '../core/model.ts';
 import { fromJsonSafe, toJsonSafe } from '../core/serialize.ts';
 import { migratePglite, migratePostgres } from './migrate.ts';
 import {
@@ -195,7 +195,7 @@ export class PostgresStore implements Store {
     return rows[0]?.n ?? 0;
   }
 
-  async costSamples(model: string, limit = 200): Promise<number[]> {
+  async costSamples(model: string, limit = 200): Promise<CostSample[]> {
     const rows = await this.db
       .select({ gpuHours: attempts.gpuHours, fidelity: runs.fidelity })
       .from(attempts)
@@ -205,7 +205,8 @@ export class PostgresStore implements Store {
         and(
           eq(plans.model, model),
           gt(runs.fidelity, 0),
-          or(eq(attempts.status, 'succeeded'), and(eq(attempts.status, 'failed'), gt(attempts.gpuHours, 0))),
+          // Only finished runs say how long a run takes; a failure's time depends on when it failed.
+          eq(attempts.status, 'succeeded'),
         ),
       )
       .orderBy(
@@ -216,7 +217,7 @@ export class PostgresStore implements Store {
       )
       .limit(limit);
     // An attempt that never reported its GPU time says nothing about cost.
-    return rows.flatMap((r) => (r.gpuHours === null ? [] : [r.gpuHours / r.fidelity]));
+    return rows.flatMap((r) => (r.gpuHours === null ? [] : [{ gpuHours: r.gpuHours, fidelity: r.fidelity }]));
   }
 
   async listInsights(model: string, tags: string[]): Promise<InsightRow[]> {

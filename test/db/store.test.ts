@@ -216,7 +216,10 @@ function buildPlan(id: string, model = 'ctr-ranker', over: Partial<PlanState> = 
     approvals: [{ kind: 'approve', by: 'U123', via: 'slack', at: at(-5), gpuHours: 150, note: 'go' }],
     decisions: [{ at: at(-5), phase: 'validation', step: 'validation', text: 'dispatched 3 runs' }],
     escalations: [],
-    costSamples: [38.5, 41],
+    costSamples: [
+      { gpuHours: 38.5, fidelity: 1 },
+      { gpuHours: 4.1, fidelity: 0.1 },
+    ],
     noisePriors: [{ fidelity: 0.1, sd: 0.004, df: 10 }],
     concurrencyCap: 4,
     seedBase: 3_000_000_000,
@@ -539,7 +542,7 @@ describe('PostgresStore', () => {
     });
   });
 
-  it('computes cost samples per unit of fidelity from finished attempts of the model, newest first', async () => {
+  it('computes cost samples (GPU-hours and fidelity) from succeeded attempts of the model, newest first', async () => {
     await save(buildPlan('p1'));
     const other = buildPlan('p2');
     // Full fidelity, finished later than anything in p1.
@@ -572,11 +575,15 @@ describe('PostgresStore', () => {
     await save(buildPlan('p3', 'feed-ranker'));
 
     const samples = await store.costSamples('ctr-ranker');
-    // p2 r1 (42 / 1), p1 r2#2 (5 / 0.1), p1 r1 (4 / 0.1), p1 r2#1 failed after 1.5 GPU-hours (1.5 / 0.1).
-    expect(samples.map((s) => Number(s.toFixed(6)))).toEqual([42, 50, 40, 15]);
+    // p2 r1 (42 at 1), p1 r2#2 (5 at 0.1), p1 r1 (4 at 0.1); failed attempts say nothing about run length.
+    expect(samples).toEqual([
+      { gpuHours: 42, fidelity: 1 },
+      { gpuHours: 5, fidelity: 0.1 },
+      { gpuHours: 4, fidelity: 0.1 },
+    ]);
     expect((await store.costSamples('ctr-ranker', 2)).length).toBe(2);
     expect(await store.costSamples('unknown-model')).toEqual([]);
-    expect(await store.costSamples('feed-ranker')).toHaveLength(3);
+    expect(await store.costSamples('feed-ranker')).toHaveLength(2);
   });
 
   it('upserts insights and finds them by model or shared tag', async () => {

@@ -77,7 +77,7 @@ export class TerminalChat implements Chat {
 
   async requestBudget(plan: PlanState, effect: Extract<Effect, { type: 'request_budget' }>): Promise<void> {
     this.line(
-      `budget    Plan ${plan.id} needs about ${fmtHours(effect.neededGpuHours)} more GPU-hours: ${effect.wouldBuy}. Run again with --budget to raise it.`,
+      `budget    Plan ${plan.id} asks for about ${fmtHours(effect.neededGpuHours)} more GPU-hours: ${effect.wouldBuy}.`,
     );
   }
 

@@ -125,9 +125,12 @@ export function renderReport(plan: PlanState): string {
     .filter((v) => v.candidateId !== BASELINE_ID)
     .map((v) => {
       const c = plan.candidates.find((x) => x.id === v.candidateId)!;
+      const change = c.adjustedFrom
+        ? `${describeChange(plan.baseline, c.overrides)} (proposed ${describeChange(plan.baseline, c.adjustedFrom.overrides)}, which could not run)`
+        : describeChange(plan.baseline, c.overrides);
       return [
         v.step,
-        describeChange(plan.baseline, c.overrides),
+        change,
         v.n > 0 ? pct(v.relEffect) : '-',
         v.n > 0 ? `[${pct(v.lo)}, ${pct(v.hi)}]` : '-',
         String(v.n),

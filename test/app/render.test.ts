@@ -14,7 +14,26 @@ beforeAll(async () => {
 });
 
 function finishedPlan() {
-  const { state } = createPlan({ id: 'p42', goal: 'reduce NE on new users', spec: testSpec(), baseline: testBaseline, hypotheses: testDrafts, rejected: [{ title: 'lr 50', source: 'research', agent: 'offline', overrides: { learning_rate: 50 }, reason: 'outside the knob space' }], costSamples: [], noisePriors: [], seedBase: 1, now: '2026-11-02T09:00:00.000Z' });
+  const { state } = createPlan({
+    id: 'p42',
+    goal: 'reduce NE on new users',
+    spec: testSpec(),
+    baseline: testBaseline,
+    hypotheses: testDrafts,
+    rejected: [
+      {
+        title: 'lr 50',
+        source: 'research',
+        agent: 'offline',
+        overrides: { learning_rate: 50 },
+        reason: 'outside the knob space',
+      },
+    ],
+    costSamples: [],
+    noisePriors: [],
+    seedBase: 1,
+    now: '2026-11-02T09:00:00.000Z',
+  });
   const sim: Sim = { state, effects: [], events: [], clock: Date.parse('2026-11-02T09:00:00Z') };
   const planned = renderPlan(state);
   step(sim, { type: 'approved', by: 'alice', via: 'github' }, runbooks);

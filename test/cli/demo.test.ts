@@ -42,7 +42,10 @@ function demo(): Promise<{ code: number | null; out: string }> {
 }
 
 function result(out: string): { effect: number; gpuHours: number } {
-  const m = /ne improved by \+([\d.]+)% \(95% interval \[\+[\d.]+%, \+[\d.]+%\], 3 seeds at full fidelity\); ([\d.]+) GPU-hours spent/.exec(out);
+  const m =
+    /ne improved by \+([\d.]+)% \(95% interval \[\+[\d.]+%, \+[\d.]+%\], 3 seeds at full fidelity\); ([\d.]+) GPU-hours spent/.exec(
+      out,
+    );
   if (!m) throw new Error(`no result line in:\n${out.slice(-3000)}`);
   return { effect: Number(m[1]), gpuHours: Number(m[2]) };
 }
@@ -51,7 +54,9 @@ describe('rea demo', () => {
   it('runs the whole loop, and a second run learns from the first', async () => {
     const first = await demo();
     expect(first.code, first.out.slice(-3000)).toBe(0);
-    expect(first.out).toContain('| phase | runs (at most) | fidelity | seeds | GPU-h p50 / p90 | USD p50 / p90 |');
+    expect(first.out).toContain(
+      '| phase | runs (at most) | fidelity | seeds | GPU-h p50 / p90 | USD p50 / p90 |',
+    );
     expect(first.out).toMatch(/approved\s+Approved by rea demo \(auto\)/);
     expect(first.out).toMatch(/decision\s+Validation: .*\n/);
     expect(first.out).toMatch(/decision\s+Combination: /);

@@ -15,7 +15,18 @@ beforeAll(async () => {
 });
 
 function runPlan(id: string, seedBase: number, drafts = testDrafts): PlanState {
-  const { state } = createPlan({ id, goal: 'g', spec: testSpec(), baseline: testBaseline, hypotheses: drafts, rejected: [], costSamples: [], noisePriors: [], seedBase, now: '2026-11-02T09:00:00.000Z' });
+  const { state } = createPlan({
+    id,
+    goal: 'g',
+    spec: testSpec(),
+    baseline: testBaseline,
+    hypotheses: drafts,
+    rejected: [],
+    costSamples: [],
+    noisePriors: [],
+    seedBase,
+    now: '2026-11-02T09:00:00.000Z',
+  });
   const sim: Sim = { state, effects: [], events: [], clock: Date.parse('2026-11-02T09:00:00Z') };
   step(sim, { type: 'approved', by: 'alice', via: 'cli' }, runbooks);
   runToQuiescence(sim, runbooks);
@@ -66,7 +77,12 @@ describe('insight estimates', () => {
 describe('hypotheses from insights', () => {
   it('proposes wins, suppresses failures with the evidence, and merges with the offline agent', () => {
     const rows = computeInsights([runPlan('pa', 1)], '2026-11-03T00:00:00.000Z');
-    const fromInsights = proposeFromInsights({ model: 'ctr-ranker', rows, knobs: testSpec().knobs, baseline: testBaseline });
+    const fromInsights = proposeFromInsights({
+      model: 'ctr-ranker',
+      rows,
+      knobs: testSpec().knobs,
+      baseline: testBaseline,
+    });
     const winner = fromInsights.hypotheses[0]!;
     expect(winner.source).toBe('insights');
     expect(winner.overrides).toMatchObject({ feature_crosses: true, optimizer: 'adagrad' });
@@ -74,7 +90,12 @@ describe('hypotheses from insights', () => {
     expect(fromInsights.suppressed.get(overridesKey({ learning_rate: 0.9 }))).toMatch(/failed before/);
 
     const offline = offlineProposals(testSpec().knobs, testBaseline);
-    const merged = mergeHypotheses({ sources: [fromInsights.hypotheses, offline], suppressed: fromInsights.suppressed, knobs: testSpec().knobs, baseline: testBaseline });
+    const merged = mergeHypotheses({
+      sources: [fromInsights.hypotheses, offline],
+      suppressed: fromInsights.suppressed,
+      knobs: testSpec().knobs,
+      baseline: testBaseline,
+    });
     expect(merged.hypotheses[0]!.source).toBe('insights');
     const keys = merged.hypotheses.map((h) => overridesKey(h.overrides));
     expect(new Set(keys).size).toBe(keys.length);
@@ -99,7 +120,12 @@ describe('hypotheses from insights', () => {
   it('offline proposals stay inside the knob space and are deterministic', () => {
     const a = offlineProposals(testSpec().knobs, testBaseline);
     expect(a).toEqual(offlineProposals(testSpec().knobs, testBaseline));
-    const merged = mergeHypotheses({ sources: [a], suppressed: new Map(), knobs: testSpec().knobs, baseline: testBaseline });
+    const merged = mergeHypotheses({
+      sources: [a],
+      suppressed: new Map(),
+      knobs: testSpec().knobs,
+      baseline: testBaseline,
+    });
     expect(merged.rejected.filter((r) => r.reason.startsWith('outside'))).toEqual([]);
     expect(a.some((h) => h.overrides.batch_size === 4096)).toBe(true);
   });

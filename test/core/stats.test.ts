@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { estimateRun } from '../../src/core/costs.ts';
-import { estimateEffect, noiseFromReplicas, poolNoise, quantile, relativeImprovement, tCritical95 } from '../../src/core/stats.ts';
 import { fromJsonSafe, toJsonSafe } from '../../src/core/serialize.ts';
+import {
+  estimateEffect,
+  noiseFromReplicas,
+  poolNoise,
+  quantile,
+  relativeImprovement,
+  tCritical95,
+} from '../../src/core/stats.ts';
 import { testSpec } from '../helpers/fixtures.ts';
 
 // Hand-computed values for the statistics and the cost model.
@@ -22,7 +29,12 @@ describe('statistics', () => {
     const e = estimateEffect([0.01, 0.02, 0.03], { sd: 0.02, df: 6 });
     expect(e.df).toBe(8);
     expect(e.se).toBeCloseTo(0.018028 / Math.sqrt(3), 6);
-    expect(poolNoise([{ sd: 0.01, df: 2 }, { sd: 0.02, df: 6 }])!.sd).toBeCloseTo(0.018028, 6);
+    expect(
+      poolNoise([
+        { sd: 0.01, df: 2 },
+        { sd: 0.02, df: 6 },
+      ])!.sd,
+    ).toBeCloseTo(0.018028, 6);
   });
 
   it('with one pair and no prior, admits it knows nothing about the noise', () => {

@@ -85,6 +85,9 @@ export function makePerformer(deps: PerformerDeps): Performer {
       case 'open_promotion':
         await deps.chat.promote(plan, effect);
         return;
+      case 'collect_run':
+        // Only GitHub runs are collected; a local runner reports its own results.
+        return;
       default:
         assertNever(effect);
     }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ModelDir } from '../config/load.ts';
 import { decide } from '../core/decide.ts';
-import type { DecideContext, PlanEvent, PlanSpec, PlanState, Runbook } from '../core/model.ts';
+import type { DecideContext, GithubOrigin, PlanEvent, PlanSpec, PlanState, Runbook } from '../core/model.ts';
 import { createPlan } from '../core/plan.ts';
 import { noisePriorsFrom, proposeHypotheses } from './hypothesis-engine.ts';
 import type { HypothesisSource, Store } from './ports.ts';
@@ -25,6 +25,9 @@ export function specFrom(model: ModelDir): PlanSpec {
     baselineGpuHours: c.run.baseline_gpu_hours,
     maxGpuHours: c.budget.max_gpu_hours,
     maxConcurrentRuns: c.budget.max_concurrent_runs,
+    approvers: c.approvers,
+    baselineConfigFile: c.baseline.config_file,
+    workflow: c.run.workflow,
   };
 }
 
@@ -50,6 +53,7 @@ export async function requestPlan(args: {
   sources: HypothesisSource[];
   now: Date;
   repo?: string;
+  origin?: GithubOrigin;
   maxGpuHours?: number;
   /** Builds the plan without storing it (`rea plan`). */
   dryRun?: boolean;
@@ -63,6 +67,7 @@ export async function requestPlan(args: {
     id: newPlanId(model.config.model),
     goal: args.goal,
     ...(args.repo ? { repo: args.repo } : {}),
+    ...(args.origin ? { origin: args.origin } : {}),
     spec,
     baseline: model.baseline,
     hypotheses: proposal.hypotheses,
@@ -105,5 +110,23 @@ export async function applyEvent(args: {
     await tx.appendEvent(state.id, args.event, ctx.now);
     await tx.enqueueEffects(state.id, out.effects, ctx.now);
     return { state: out.state, changed: true };
+  });
+}
+
+/**
+ * Records what a surface created for a plan (its PR, sticky comment, check run). Not a decision, so it
+ * does not go through decide; it still takes the plan's row lock so it cannot lose a concurrent wake.
+ */
+export async function updateOrigin(
+  store: Store,
+  planId: string,
+  patch: Partial<GithubOrigin>,
+): Promise<void> {
+  await store.transaction(async (tx) => {
+    const state = await tx.loadPlanForUpdate(planId);
+    if (!state?.origin) return;
+    const next = { ...state.origin, ...patch };
+    if (JSON.stringify(next) === JSON.stringify(state.origin)) return;
+    await tx.savePlan({ ...state, origin: next });
   });
 }

@@ -4,6 +4,7 @@ import { registerDemo } from './demo.ts';
 import { registerPlan } from './plan.ts';
 import { registerRun } from './run.ts';
 import { registerRunbooks } from './runbooks.ts';
+import { registerServe } from './serve.ts';
 import { registerStatus } from './status.ts';
 import { registerValidate } from './validate.ts';
 
@@ -16,6 +17,7 @@ registerPlan(program);
 registerStatus(program);
 registerValidate(program);
 registerRunbooks(program);
+registerServe(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof UsageError) {

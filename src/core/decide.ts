@@ -220,9 +220,12 @@ function apply(b: Builder, event: PlanEvent): boolean {
     }
     case 'run_dispatched': {
       const found = findAttempt(state, event.runId, event.attempt);
-      if (!found || found.attempt.externalId === event.externalId) return false;
+      if (!found || !event.externalId) return false;
       if (found.attempt.status !== 'dispatched' && found.attempt.status !== 'running') return false;
-      if (event.externalId) found.attempt.externalId = event.externalId;
+      const sameAttempt = (found.attempt.externalAttempt ?? 1) === (event.externalAttempt ?? 1);
+      if (found.attempt.externalId === event.externalId && sameAttempt) return false;
+      found.attempt.externalId = event.externalId;
+      if (event.externalAttempt !== undefined) found.attempt.externalAttempt = event.externalAttempt;
       return true;
     }
     case 'run_started': {

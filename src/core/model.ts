@@ -65,6 +65,8 @@ export interface Attempt {
   startedAt?: string;
   finishedAt?: string;
   externalId?: string;
+  /** GitHub's `run_attempt` of externalId that this attempt is (a plain retry re-runs the same run). */
+  externalAttempt?: number;
   gpuHours?: number;
   durationSec?: number;
   conclusion?: FailureConclusion | 'success';
@@ -171,6 +173,26 @@ export interface PlanSpec {
   baselineGpuHours: number;
   maxGpuHours: number;
   maxConcurrentRuns: number;
+  approvers: { github: string[]; slack: string[] };
+  baselineConfigFile: string;
+  workflow: string;
+}
+
+/** Where a plan lives on GitHub, and the objects rea made for it there. */
+export interface GithubOrigin {
+  kind: 'github';
+  owner: string;
+  repo: string;
+  installationId: number;
+  baseRef: string;
+  baseSha: string;
+  requestedBy: string;
+  /** The issue or pull request where `/rea plan` was asked. */
+  requestedIn?: number;
+  pr?: number;
+  commentId?: number;
+  checkRunId?: number;
+  promotionPr?: number;
 }
 
 export interface NoisePrior {
@@ -208,6 +230,7 @@ export interface PlanState {
   id: string;
   goal: string;
   repo?: string;
+  origin?: GithubOrigin;
   status: PlanStatus;
   pauseReason?: 'user' | 'budget' | 'escalation';
   phase: PhaseName;
@@ -248,7 +271,7 @@ export type PlanEvent =
   | ({ type: 'resumed' } & Actor)
   | ({ type: 'cancelled'; reason?: string } & Actor)
   | ({ type: 'escalation_resolved'; escalationId: string; action: 'retry' | 'skip' } & Actor)
-  | { type: 'run_dispatched'; runId: string; attempt: number; externalId?: string }
+  | { type: 'run_dispatched'; runId: string; attempt: number; externalId?: string; externalAttempt?: number }
   | { type: 'run_started'; runId: string; attempt: number }
   | {
       type: 'run_finished';
@@ -317,7 +340,9 @@ export type Effect =
   | { type: 'request_budget'; neededGpuHours: number; wouldBuy: string; idempotencyKey: string }
   | { type: 'update_insights'; phase: PhaseName; idempotencyKey: string }
   | { type: 'write_report'; idempotencyKey: string }
-  | { type: 'open_promotion'; overrides: KnobValues; idempotencyKey: string };
+  | { type: 'open_promotion'; overrides: KnobValues; idempotencyKey: string }
+  /** Enqueued by surfaces (a `completed` webhook, the reconciler), never by decide: read a finished run back. */
+  | { type: 'collect_run'; runId: string; attempt: number; externalId: string; idempotencyKey: string };
 
 export interface Runbook {
   id: string;

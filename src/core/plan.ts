@@ -6,6 +6,7 @@ import type {
   CostSample,
   Decided,
   Effect,
+  GithubOrigin,
   Hypothesis,
   NoisePrior,
   PhaseName,
@@ -99,6 +100,7 @@ export interface CreatePlanInput {
   id: string;
   goal: string;
   repo?: string;
+  origin?: GithubOrigin;
   spec: PlanSpec;
   baseline: KnobValues;
   /** Ranked best first; the tail is dropped if the plan does not fit `max_gpu_hours` at p90. */
@@ -136,6 +138,7 @@ export function createPlan(input: CreatePlanInput): Decided {
     id: input.id,
     goal: input.goal,
     ...(input.repo ? { repo: input.repo } : {}),
+    ...(input.origin ? { origin: input.origin } : {}),
     status: 'awaiting_approval',
     phase: 'validation',
     step: 'validation',

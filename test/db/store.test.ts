@@ -47,6 +47,9 @@ function buildPlan(id: string, model = 'ctr-ranker', over: Partial<PlanState> = 
       baselineGpuHours: 40,
       maxGpuHours: 200,
       maxConcurrentRuns: 4,
+      approvers: { github: ['alice'], slack: [] },
+      baselineConfigFile: 'configs/baseline.yaml',
+      workflow: 'rea-experiment.yml',
     },
     baseline: { lr: 0.001, layers: 3, optimizer: 'adam' },
     hypotheses: [

@@ -23,6 +23,9 @@ export function testSpec(over: Partial<PlanSpec> = {}): PlanSpec {
     baselineGpuHours: 16,
     maxGpuHours: 400,
     maxConcurrentRuns: 4,
+    approvers: { github: ['alice', '@acme/ranking-leads'], slack: ['U024BE7LH'] },
+    baselineConfigFile: 'configs/baseline.yaml',
+    workflow: 'rea-experiment.yml',
     ...over,
   };
 }

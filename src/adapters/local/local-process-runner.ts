@@ -1,12 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { z } from 'zod';
 import type { RunJob, Runner, RunnerReport } from '../../app/ports.ts';
-import { zodProblems } from '../../config/rea-config.ts';
+import { parseMetricsText } from '../../config/metrics.ts';
 import { assertNever } from '../../core/knobs.ts';
 import type { FailureConclusion } from '../../core/model.ts';
-import { nonFiniteMetricReason } from '../../core/runbooks.ts';
 
 // Runs attempts as local processes: the runner of `rea demo` and `rea run --local`, and the stand-in for
 // self-hosted GPU runners in tests. Each attempt gets the same environment contract as a GitHub Actions job
@@ -651,90 +649,25 @@ async function isOurGroup(pgid: number, attemptDir: string): Promise<boolean> {
 
 // --- metrics.json ---------------------------------------------------------------------------------------
 
-const metricValue = z.union([
-  z.number(),
-  z.null(),
-  z.string().regex(/^[-+]?(nan|inf|infinity)$/i, 'must be a number'),
-]);
-
-const metricsFileSchema = z.object({
-  metrics: z.record(z.string(), metricValue),
-  steps: z.number().nonnegative('must not be negative').optional(),
-});
-
 /** Reads and checks `<attemptDir>/metrics.json` after a job exited with 0. */
 export async function readMetrics(attemptDir: string, metricName: string): Promise<Outcome> {
-  const invalid = (reason: string): Outcome => ({ type: 'failed', conclusion: 'metrics_invalid', reason });
-  let text: string;
+  let text: string | undefined;
   try {
     text = await readFile(path.join(attemptDir, 'metrics.json'), 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return invalid('metrics.json was not written');
-    return invalid(`metrics.json cannot be read: ${errorText(err)}`);
-  }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(quoteNonFiniteLiterals(text));
-  } catch (err) {
-    return invalid(`metrics.json is not valid JSON: ${errorText(err)}`);
-  }
-  const parsed = metricsFileSchema.safeParse(doc);
-  if (!parsed.success) {
-    const p = zodProblems(parsed.error)[0];
-    return invalid(
-      `metrics.json does not have the expected shape: ${p ? `${p.path}: ${p.message}` : 'invalid'}`,
-    );
-  }
-  const { metrics: raw, steps } = parsed.data;
-  const primary = raw[metricName];
-  if (primary === undefined) {
-    const names = Object.keys(raw);
-    return invalid(
-      `primary metric '${metricName}' is missing (metrics.json has ${names.length > 0 ? names.join(', ') : 'no metrics'})`,
-    );
-  }
-  if (typeof primary !== 'number' || !Number.isFinite(primary)) {
-    return invalid(nonFiniteMetricReason(metricName, primary));
-  }
-  // Other metrics that came out NaN are left out: a report carries numbers only, and a guardrail on a
-  // missing metric is the planner's call.
-  const metrics: Record<string, number> = {};
-  for (const [k, v] of Object.entries(raw)) if (typeof v === 'number' && Number.isFinite(v)) metrics[k] = v;
-  return steps === undefined ? { type: 'finished', metrics } : { type: 'finished', metrics, steps };
-}
-
-/**
- * Python's json module writes NaN and Infinity as bare words, which JSON.parse rejects; a diverged run
- * would then look like a broken file. Quote those words (outside strings) so the schema sees them as
- * non-finite values.
- */
-function quoteNonFiniteLiterals(text: string): string {
-  let out = '';
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (inString) {
-      out += c;
-      if (c === '\\') {
-        out += text[i + 1] ?? '';
-        i++;
-      } else if (c === '"') inString = false;
-      continue;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      return {
+        type: 'failed',
+        conclusion: 'metrics_invalid',
+        reason: `metrics.json cannot be read: ${errorText(err)}`,
+      };
     }
-    if (c === '"') {
-      inString = true;
-      out += c;
-      continue;
-    }
-    const m = /^(-?Infinity|NaN)/.exec(text.slice(i, i + 9));
-    if (m) {
-      out += `"${m[1]}"`;
-      i += m[1]!.length - 1;
-      continue;
-    }
-    out += c;
   }
-  return out;
+  const r = parseMetricsText(text, metricName);
+  if (!r.ok) return { type: 'failed', conclusion: 'metrics_invalid', reason: r.reason };
+  return r.steps === undefined
+    ? { type: 'finished', metrics: r.metrics }
+    : { type: 'finished', metrics: r.metrics, steps: r.steps };
 }
 
 // --- logs -----------------------------------------------------------------------------------------------

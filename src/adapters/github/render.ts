@@ -1,0 +1,184 @@
+import { progressOf, renderCostTable, renderHypotheses, renderPlan, renderReport } from '../../app/render.ts';
+import { pct } from '../../core/analysis.ts';
+import { fmtHours, spentGpuHours } from '../../core/decide.ts';
+import { describeChange, fmtValue } from '../../core/knobs.ts';
+import type { PlanState, Run } from '../../core/model.ts';
+
+// What rea writes on GitHub: the plan PR body, the one sticky progress comment, the check run's output
+// and the promotion PR. Markers let rea find its own comment again without storing anything else.
+
+export const stickyMarker = (planId: string) => `<!-- rea:plan:${planId} -->`;
+
+export function renderPlanPrBody(plan: PlanState): string {
+  return [
+    stickyMarker(plan.id).replace('plan:', 'plan-pr:'),
+    `**Goal:** ${plan.goal}`,
+    '',
+    `rea proposes ${plan.hypotheses.length} hypotheses for **${plan.spec.model}** (${plan.spec.metric.name}, ${plan.spec.metric.goal}). Approve with a PR review (approvers: ${plan.spec.approvers.github.join(', ') || 'none configured'}) or comment \`/rea approve\`; \`/rea reject [reason]\`, \`/rea budget +N\` also work.`,
+    '',
+    '### Hypotheses',
+    renderHypotheses(plan),
+    '',
+    ...plan.hypotheses.map((h) => `- **${h.id}** (${h.source}): ${h.rationale}`),
+    '',
+    '### Phases and cost',
+    renderCostTable(plan),
+    '',
+    `**Budget asked for: ${fmtHours(plan.budget.requestedGpuHours)} GPU-hours** ($${(plan.budget.requestedGpuHours * plan.spec.usdPerGpuHour).toFixed(2)}).`,
+    '',
+    `The plan is also in [\`experiments/plans/${plan.id}.md\`](experiments/plans/${plan.id}.md) and, for machines, \`${plan.id}.json\`.`,
+  ].join('\n');
+}
+
+export function planFiles(plan: PlanState): Record<string, string> {
+  return {
+    [`experiments/plans/${plan.id}.md`]: `${renderPlan(plan)}\n`,
+    [`experiments/plans/${plan.id}.json`]: `${JSON.stringify(
+      {
+        id: plan.id,
+        goal: plan.goal,
+        model: plan.spec.model,
+        baseline: plan.baseline,
+        hypotheses: plan.hypotheses,
+        rejected: plan.rejected,
+        phases: plan.estimate.phases,
+        budget_gpu_hours: plan.budget.requestedGpuHours,
+      },
+      null,
+      2,
+    )}\n`,
+  };
+}
+
+function runRow(plan: PlanState, r: Run): string[] {
+  const last = r.attempts[r.attempts.length - 1];
+  const v = r.metrics?.[plan.spec.metric.name];
+  return [
+    r.id,
+    r.step,
+    r.role === 'baseline' ? 'baseline' : describeChange(plan.baseline, r.overrides),
+    String(r.fidelity),
+    String(r.seed),
+    r.status + (r.attempts.length > 1 ? ` (${r.attempts.length} attempts)` : ''),
+    v !== undefined ? fmtValue(v) : '',
+    last?.gpuHours !== undefined ? fmtHours(r.attempts.reduce((s, a) => s + (a.gpuHours ?? 0), 0)) : '',
+  ].map((c) => c.replace(/\|/g, '\\|'));
+}
+
+/** A Mermaid chart of the primary metric by run, baseline and candidates as two lines (GitHub renders it). */
+export function mermaidChart(plan: PlanState): string | undefined {
+  const done = plan.runs.filter(
+    (r) => r.status === 'succeeded' && r.metrics?.[plan.spec.metric.name] !== undefined,
+  );
+  if (done.length < 2) return undefined;
+  const xs = done.map((r) => `"${r.id}"`).join(', ');
+  const ys = done.map((r) => Number(r.metrics![plan.spec.metric.name]!.toPrecision(5)));
+  const lo = Math.min(...ys);
+  const hi = Math.max(...ys);
+  const pad = (hi - lo) * 0.1 || Math.abs(hi) * 0.01 || 1;
+  return [
+    '```mermaid',
+    'xychart-beta',
+    `  title "${plan.spec.metric.name} by run (${plan.spec.metric.goal === 'minimize' ? 'lower' : 'higher'} is better)"`,
+    `  x-axis [${xs}]`,
+    `  y-axis "${plan.spec.metric.name}" ${Number((lo - pad).toPrecision(4))} --> ${Number((hi + pad).toPrecision(4))}`,
+    `  bar [${ys.join(', ')}]`,
+    '```',
+  ].join('\n');
+}
+
+export function renderStickyComment(plan: PlanState): string {
+  const p = progressOf(plan);
+  const spent = spentGpuHours(plan);
+  const head = [
+    stickyMarker(plan.id),
+    `### rea plan \`${plan.id}\`: ${plan.status}${plan.pauseReason ? ` (${plan.pauseReason})` : ''}`,
+    '',
+    `Phase **${plan.phase}** (${plan.step}); ${p.done}/${p.planned} runs done, ${p.failed} failed. Spent **${fmtHours(spent)}** of ${fmtHours(plan.budget.approvedGpuHours)} approved GPU-hours (estimate ${fmtHours(plan.estimate.gpuHoursP50)} p50 / ${fmtHours(plan.estimate.gpuHoursP90)} p90).`,
+  ];
+  const approvals = plan.approvals.map(
+    (a) =>
+      `- ${a.kind} by ${a.by} (${a.via === 'github' ? 'GitHub' : a.via === 'slack' ? 'Slack' : a.via}) at ${a.at}${a.gpuHours !== undefined ? `, ${fmtHours(a.gpuHours)} GPU-hours` : ''}`,
+  );
+  const decisions = plan.decisions.map((d) => `- **${d.step}**: ${d.text}`);
+  const w = plan.winner;
+  const result = w
+    ? [
+        `**Winner:** ${describeChange(plan.baseline, w.overrides)}: ${pct(w.relEffect)} (95% interval [${pct(w.lo)}, ${pct(w.hi)}], ${w.n} seeds).`,
+      ]
+    : plan.status === 'completed'
+      ? [`No confirmed winner: ${plan.finishedReason ?? ''}.`]
+      : [];
+  const chart = mermaidChart(plan);
+  const table = [
+    '| run | step | change | fidelity | seed | status | ' + plan.spec.metric.name + ' | GPU-h |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...plan.runs.filter((r) => r.attempts.length > 0).map((r) => `| ${runRow(plan, r).join(' | ')} |`),
+  ];
+  return [
+    ...head,
+    '',
+    ...result,
+    ...(approvals.length ? ['', '**Approvals**', ...approvals] : []),
+    ...(decisions.length ? ['', '**Decisions**', ...decisions] : []),
+    ...(chart ? ['', chart] : []),
+    '',
+    '<details><summary>Runs</summary>',
+    '',
+    ...table,
+    '',
+    '</details>',
+  ].join('\n');
+}
+
+export type CheckConclusion = 'success' | 'neutral' | 'cancelled' | 'action_required' | 'failure';
+
+export function checkRunState(plan: PlanState): {
+  status: 'queued' | 'in_progress' | 'completed';
+  conclusion?: CheckConclusion;
+  title: string;
+  summary: string;
+} {
+  const p = progressOf(plan);
+  const summary = `${p.done}/${p.planned} runs, ${fmtHours(p.spent)} of ${fmtHours(p.budget)} GPU-hours. Phase ${plan.phase}.`;
+  switch (plan.status) {
+    case 'awaiting_approval':
+      return { status: 'queued', title: 'Awaiting approval', summary };
+    case 'running':
+      return { status: 'in_progress', title: `Running: ${plan.phase}`, summary };
+    case 'paused':
+      return { status: 'in_progress', title: `Paused (${plan.pauseReason ?? 'user'})`, summary };
+    case 'completed':
+      return plan.winner
+        ? {
+            status: 'completed',
+            conclusion: 'success',
+            title: `Winner: ${pct(plan.winner.relEffect)} ${plan.spec.metric.name}`,
+            summary,
+          }
+        : { status: 'completed', conclusion: 'neutral', title: 'No confirmed winner', summary };
+    case 'cancelled':
+      return { status: 'completed', conclusion: 'cancelled', title: 'Cancelled', summary };
+    case 'rejected':
+      return { status: 'completed', conclusion: 'neutral', title: 'Rejected', summary };
+  }
+}
+
+export function renderPromotionBody(plan: PlanState): string {
+  const w = plan.winner!;
+  return [
+    `Promotes the winner of plan \`${plan.id}\`${plan.origin?.pr ? ` (#${plan.origin.pr})` : ''} to the baseline config \`${plan.spec.baselineConfigFile}\`.`,
+    '',
+    `**${describeChange(plan.baseline, w.overrides)}**: ${plan.spec.metric.name} ${fmtValue(w.baselineMean)} -> ${fmtValue(w.candidateMean)}, **${pct(w.relEffect)}** (95% interval [${pct(w.lo)}, ${pct(w.hi)}], ${w.n} paired seeds at full fidelity).`,
+    '',
+    'Confirmation runs:',
+    ...plan.runs
+      .filter((r) => r.step === 'confirm')
+      .map((r) => {
+        const a = r.attempts[r.attempts.length - 1];
+        return `- ${r.id} (${r.role}, seed ${r.seed}): ${plan.spec.metric.name} ${fmtValue(r.metrics?.[plan.spec.metric.name])}${a?.externalId ? `, workflow run ${a.externalId}` : ''}`;
+      }),
+  ].join('\n');
+}
+
+export { renderReport };

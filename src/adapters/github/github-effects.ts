@@ -200,7 +200,7 @@ export function makeGithubPerformer(deps: GithubDeps): Performer {
         if (!a || (a.status !== 'dispatched' && a.status !== 'running')) return;
         const runner = runnerFor(deps, octokit, plan);
         const run = await runner.getRun(effect.externalId);
-        if (!run || run.status !== 'completed') return;
+        if (run?.status !== 'completed') return;
         const event = await runner.collect({
           run,
           attempt: effect.attempt,

@@ -178,6 +178,13 @@ export interface PlanSpec {
   workflow: string;
 }
 
+export interface SlackThread {
+  channel: string;
+  /** ts of the parent message, set once it is posted; replies go to its thread. */
+  ts?: string;
+  requestedBy?: string;
+}
+
 /** Where a plan lives on GitHub, and the objects rea made for it there. */
 export interface GithubOrigin {
   kind: 'github';
@@ -231,6 +238,8 @@ export interface PlanState {
   goal: string;
   repo?: string;
   origin?: GithubOrigin;
+  /** The plan's Slack thread: the channel, and the parent message once posted. */
+  slack?: SlackThread;
   status: PlanStatus;
   pauseReason?: 'user' | 'budget' | 'escalation';
   phase: PhaseName;

@@ -31,7 +31,16 @@ export async function drainOutbox(opts: OutboxOptions): Promise<number> {
     const items = await store.claimOutbox(opts.batch ?? 16, opts.now(), opts.leaseMs ?? 60_000);
     if (items.length === 0) return total;
     total += items.length;
+    // Every change of a plan asks to publish it; only the newest publish of a plan in a batch says
+    // anything the others do not, so the older ones are completed without calling GitHub or Slack.
+    const newestPublish = new Map<string, number>();
+    for (const item of items)
+      if (item.effect.type === 'publish_plan') newestPublish.set(item.planId, item.id);
     for (const item of items) {
+      if (item.effect.type === 'publish_plan' && newestPublish.get(item.planId) !== item.id) {
+        await store.completeOutbox(item.id, opts.now());
+        continue;
+      }
       const plan = await store.getPlan(item.planId);
       try {
         await opts.perform(item.effect, plan, item);

@@ -197,6 +197,8 @@ export interface GithubOrigin {
   /** The issue or pull request where `/rea plan` was asked. */
   requestedIn?: number;
   pr?: number;
+  /** Head commit of the plan branch, where the check run lives. */
+  headSha?: string;
   commentId?: number;
   checkRunId?: number;
   promotionPr?: number;

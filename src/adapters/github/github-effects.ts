@@ -79,6 +79,7 @@ export async function publishPlan(deps: GithubDeps, octokit: Octokit, plan: Plan
     }
     await updateOrigin(deps.store, plan.id, { pr });
   }
+  const headSha = o.headSha ?? (await code.branchSha(branch));
   const commentId = await code.ensureComment(
     pr,
     stickyMarker(plan.id),
@@ -88,15 +89,16 @@ export async function publishPlan(deps: GithubDeps, octokit: Octokit, plan: Plan
   const check = checkRunState(plan);
   const checkRunId = await code.ensureCheckRun({
     ...(o.checkRunId !== undefined ? { id: o.checkRunId } : {}),
-    headSha: await code.branchSha(branch),
+    headSha,
     name: CHECK_NAME,
     status: check.status,
     ...(check.conclusion ? { conclusion: check.conclusion } : {}),
     title: check.title,
     summary: check.summary,
   });
-  if (commentId !== o.commentId || checkRunId !== o.checkRunId)
-    await updateOrigin(deps.store, plan.id, { commentId, checkRunId });
+  if (commentId !== o.commentId || checkRunId !== o.checkRunId || headSha !== o.headSha) {
+    await updateOrigin(deps.store, plan.id, { commentId, checkRunId, headSha });
+  }
 }
 
 async function openPromotion(

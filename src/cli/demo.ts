@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { pct } from '../core/analysis.ts';
-import { fmtHours, spentGpuHours } from '../core/decide.ts';
+import { fmtHours, fullRunEquivalents, spentGpuHours } from '../core/decide.ts';
 import type { PlanState } from '../core/model.ts';
 import { openContext } from './context.ts';
 import { runLocal, summarize } from './run.ts';
@@ -45,7 +45,7 @@ export function registerDemo(program: Command): void {
         for (const p of before) {
           const w = p.winner;
           process.stdout.write(
-            `  ${p.id}: ${w ? pct(w.relEffect) : 'no winner'} for ${fmtHours(spentGpuHours(p))} GPU-hours (${p.hypotheses.filter((h) => h.source === 'insights').length} hypotheses from insights)\n`,
+            `  ${p.id}: ${w ? pct(w.relEffect) : 'no winner'} for ${fmtHours(spentGpuHours(p))} GPU-hours, ${fullRunEquivalents(p).toFixed(1)} full-run equivalents (${p.hypotheses.filter((h) => h.source === 'insights').length} hypotheses from insights)\n`,
           );
         }
       }

@@ -6,7 +6,7 @@ import { LocalProcessRunner } from '../adapters/local/local-process-runner.ts';
 import { TerminalChat } from '../adapters/local/terminal-chat.ts';
 import { type Choice, runLocalSession } from '../app/local-session.ts';
 import { pct } from '../core/analysis.ts';
-import { fmtHours, spentGpuHours } from '../core/decide.ts';
+import { fmtHours, fullRunEquivalents, spentGpuHours } from '../core/decide.ts';
 import type { Actor, PlanState } from '../core/model.ts';
 import {
   cliActor,
@@ -132,7 +132,7 @@ export function summarize(plan: PlanState): string {
   const head = w
     ? `Plan ${plan.id} ${plan.status}: ${plan.spec.metric.name} improved by ${pct(w.relEffect)} (95% interval [${pct(w.lo)}, ${pct(w.hi)}], ${w.n} seeds at full fidelity)`
     : `Plan ${plan.id} ${plan.status}${plan.finishedReason ? `: ${plan.finishedReason}` : ''}`;
-  return `${head}; ${fmtHours(spent)} GPU-hours spent of ${fmtHours(plan.budget.approvedGpuHours)} approved.`;
+  return `${head}; ${fmtHours(spent)} GPU-hours spent of ${fmtHours(plan.budget.approvedGpuHours)} approved (${fullRunEquivalents(plan).toFixed(1)} full-run equivalents).`;
 }
 
 export function registerRun(program: Command): void {

@@ -40,6 +40,16 @@ export function spentGpuHours(state: PlanState): number {
   return s;
 }
 
+/**
+ * Full-fidelity run equivalents of every attempt that ran: what the plan cost in units of one full
+ * training run, independent of how busy the machine was while it ran (GPU-hours on a shared laptop are not).
+ */
+export function fullRunEquivalents(state: PlanState): number {
+  let s = 0;
+  for (const r of state.runs) for (const a of r.attempts) if (a.status !== 'dispatched') s += r.fidelity;
+  return s;
+}
+
 export function committedGpuHours(state: PlanState): number {
   let s = 0;
   for (const r of state.runs) if (IN_FLIGHT.has(r.status)) s += r.estimate.p50;

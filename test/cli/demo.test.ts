@@ -41,13 +41,13 @@ function demo(): Promise<{ code: number | null; out: string }> {
   });
 }
 
-function result(out: string): { effect: number; gpuHours: number } {
+function result(out: string): { effect: number; gpuHours: number; fullRuns: number } {
   const m =
-    /ne improved by \+([\d.]+)% \(95% interval \[\+[\d.]+%, \+[\d.]+%\], 3 seeds at full fidelity\); ([\d.]+) GPU-hours spent/.exec(
+    /ne improved by \+([\d.]+)% \(95% interval \[\+[\d.]+%, \+[\d.]+%\], 3 seeds at full fidelity\); ([\d.]+) GPU-hours spent of [\d.]+ approved \(([\d.]+) full-run equivalents\)/.exec(
       out,
     );
   if (!m) throw new Error(`no result line in:\n${out.slice(-3000)}`);
-  return { effect: Number(m[1]), gpuHours: Number(m[2]) };
+  return { effect: Number(m[1]), gpuHours: Number(m[2]), fullRuns: Number(m[3]) };
 }
 
 describe('rea demo', () => {
@@ -73,7 +73,10 @@ describe('rea demo', () => {
     expect(second.out).toMatch(/\| insights \|/);
     const r2 = result(second.out);
     expect(r2.effect).toBeGreaterThanOrEqual(r1.effect);
-    expect(r2.gpuHours).toBeLessThan(r1.gpuHours);
+    // GPU-hours here are wall time on a machine shared with the rest of the suite, so the cost is compared
+    // in full-run equivalents (what the GPU-hours are on a dedicated runner); both are printed.
+    expect(r2.fullRuns).toBeLessThan(r1.fullRuns);
+    expect(r2.gpuHours).toBeGreaterThan(0);
     expect(second.out).toContain('Earlier plans of this model:');
   }, 400_000);
 });

@@ -138,6 +138,18 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
   }
 }
 
+/** Golden files hold what does not depend on the clock: ids, times and measured GPU-hours are masked. */
+function normalize(text: string, planId: string): string {
+  return text
+    .replaceAll(planId, '<plan>')
+    .replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, '<time>')
+    .replace(/workflow run \d+/g, 'workflow run <id>')
+    .replace(/Spent \*\*[\d.]+\*\* of [\d.]+/g, 'Spent **<h>** of <h>')
+    .replace(/\(estimate [\d.]+ p50 \/ [\d.]+ p90\)/g, '(estimate <h> p50 / <h> p90)')
+    .replace(/, [\d.]+ GPU-hours$/gm, ', <h> GPU-hours')
+    .replace(/\| [\d.]+ \|$/gm, '| <h> |');
+}
+
 async function onlyPlan(store: Store): Promise<PlanState | undefined> {
   const [s] = await store.listPlans();
   return s ? store.getPlan(s.id) : undefined;
@@ -175,6 +187,9 @@ describe('GitHub end to end', () => {
       '| phase | runs (at most) | fidelity | seeds | GPU-h p50 / p90 | USD p50 / p90 |',
     );
     expect(prData.labels.map((l) => l.name)).toContain('rea:plan');
+    await expect(normalize(prData.body ?? '', plan.id)).toMatchFileSnapshot('__golden__/plan-pr-body.md');
+    const { data: before } = await h.app.rest.issues.getComment({ owner, repo, comment_id: plan.origin!.commentId! });
+    await expect(normalize(before.body ?? '', plan.id)).toMatchFileSnapshot('__golden__/sticky-awaiting-approval.md');
     const planMd = h.emulator.readFile({
       owner,
       repo,
@@ -215,6 +230,7 @@ describe('GitHub end to end', () => {
     expect(sticky).toHaveLength(1);
     expect(sticky[0]!.body).toContain('```mermaid');
     expect(sticky[0]!.body).toContain('**Winner:**');
+    await expect(normalize(sticky[0]!.body ?? '', plan.id)).toMatchFileSnapshot('__golden__/sticky-completed.md');
     const { data: check } = await h.app.rest.checks.get({
       owner,
       repo,
@@ -227,6 +243,7 @@ describe('GitHub end to end', () => {
       pull_number: done.origin!.promotionPr!,
     });
     expect(promo.body).toContain('95% interval');
+    await expect(normalize(promo.body ?? '', plan.id)).toMatchFileSnapshot('__golden__/promotion-pr-body.md');
     const baseline = h.emulator.readFile({
       owner,
       repo,

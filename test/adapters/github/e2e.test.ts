@@ -188,8 +188,14 @@ describe('GitHub end to end', () => {
     );
     expect(prData.labels.map((l) => l.name)).toContain('rea:plan');
     await expect(normalize(prData.body ?? '', plan.id)).toMatchFileSnapshot('__golden__/plan-pr-body.md');
-    const { data: before } = await h.app.rest.issues.getComment({ owner, repo, comment_id: plan.origin!.commentId! });
-    await expect(normalize(before.body ?? '', plan.id)).toMatchFileSnapshot('__golden__/sticky-awaiting-approval.md');
+    const { data: before } = await h.app.rest.issues.getComment({
+      owner,
+      repo,
+      comment_id: plan.origin!.commentId!,
+    });
+    await expect(normalize(before.body ?? '', plan.id)).toMatchFileSnapshot(
+      '__golden__/sticky-awaiting-approval.md',
+    );
     const planMd = h.emulator.readFile({
       owner,
       repo,
@@ -230,7 +236,9 @@ describe('GitHub end to end', () => {
     expect(sticky).toHaveLength(1);
     expect(sticky[0]!.body).toContain('```mermaid');
     expect(sticky[0]!.body).toContain('**Winner:**');
-    await expect(normalize(sticky[0]!.body ?? '', plan.id)).toMatchFileSnapshot('__golden__/sticky-completed.md');
+    await expect(normalize(sticky[0]!.body ?? '', plan.id)).toMatchFileSnapshot(
+      '__golden__/sticky-completed.md',
+    );
     const { data: check } = await h.app.rest.checks.get({
       owner,
       repo,
@@ -277,4 +285,45 @@ describe('GitHub end to end', () => {
     expect(done.winner).toBeDefined();
     expect(h.emulator.violations).toEqual([]);
   }, 200_000);
+
+  it('refuses forged webhooks and acts once on a redelivered one', async () => {
+    const h = await harness();
+    const { data: issue } = await h.app.rest.issues.create({ owner, repo, title: 'NE' });
+    const body = JSON.stringify({ action: 'created', zen: 'forged' });
+    const forged: Array<Record<string, string>> = [
+      {
+        'x-github-event': 'issue_comment',
+        'x-github-delivery': 'forged-1',
+        'content-type': 'application/json',
+      },
+      {
+        'x-github-event': 'issue_comment',
+        'x-github-delivery': 'forged-2',
+        'content-type': 'application/json',
+        'x-hub-signature-256': 'sha256=00',
+      },
+    ];
+    for (const headers of forged) {
+      const res = await fetch(`${h.rea.url}/api/github/webhooks`, { method: 'POST', headers, body });
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      expect(res.status).toBeLessThan(500);
+    }
+    // Nothing was recorded for the forged deliveries.
+    expect(await h.store.recordDelivery('forged-1', 'test', new Date())).toBe(true);
+    expect(await h.store.recordDelivery('forged-2', 'test', new Date())).toBe(true);
+
+    const d = await h.emulator.comment({
+      owner,
+      repo,
+      issue_number: issue.number,
+      user: 'alice',
+      body: '/rea plan reduce NE',
+    });
+    await waitFor('a plan', async () => ((await h.store.listPlans()).length === 1 ? true : undefined));
+    const again = await h.emulator.redeliver(d.id);
+    expect(again.status).toBeLessThan(300);
+    await h.rea.tick();
+    expect(await h.store.listPlans()).toHaveLength(1);
+    expect(h.emulator.violations).toEqual([]);
+  }, 60_000);
 });

@@ -46,3 +46,14 @@ describe('the experiment workflow template', () => {
     expect(upload.if).toBe('always()');
   });
 });
+
+describe('the shipped workflow template', () => {
+  it('is the rendering of the example model (regenerate it when the template changes)', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { loadModelDir } = await import('../../../src/config/load.ts');
+    const m = await loadModelDir(new URL('../../../examples/ctr-model', import.meta.url).pathname);
+    if (!m.ok) throw new Error('example .rea.yml is invalid');
+    const shipped = await readFile(new URL('../../../templates/rea-experiment.yml', import.meta.url), 'utf8');
+    expect(shipped).toBe(renderWorkflow(m.value.config));
+  });
+});

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import path from 'node:path';
+import { App, type Logger as BoltLogger, HTTPReceiver, LogLevel, webApi } from '@slack/bolt';
 import type { Logger } from 'pino';
 import { createNodeMiddleware, createProbot, type ProbotOctokit } from 'probot';
 import { githubApp } from './adapters/github/app.ts';
@@ -7,14 +8,20 @@ import type { Octokit } from './adapters/github/github-code-host.ts';
 import { makeGithubPerformer } from './adapters/github/github-effects.ts';
 import { reconcileGithub } from './adapters/github/reconciler.ts';
 import { OfflineResearchAgent } from './adapters/llm/offline-research-agent.ts';
+import { registerSlackHandlers } from './adapters/slack/app.ts';
+import { SlackChat } from './adapters/slack/slack-chat.ts';
+import { makeSlackDeps } from './adapters/slack/slack-use-cases.ts';
 import { makeLogger } from './app/logger.ts';
-import { drainOutbox } from './app/outbox-worker.ts';
-import type { Store } from './app/ports.ts';
+import { drainOutbox, type Performer } from './app/outbox-worker.ts';
+import { updateSlackThread } from './app/plan-service.ts';
+import type { Chat, Store } from './app/ports.ts';
+import { renderReport } from './app/render.ts';
 import { loadRunbooks } from './config/runbooks.ts';
+import type { Effect, PlanState, PlanStatus } from './core/model.ts';
 import { openStore } from './db/store.ts';
 
-// Composition root of `rea serve`: one HTTP server for GitHub webhooks and health, the outbox worker and
-// the reconciler. No decisions here; everything is wired from the environment.
+// Composition root of `rea serve`: one HTTP server for GitHub webhooks, Slack (when configured), health and
+// metrics, the outbox worker and the reconciler. No decisions here; everything is wired from the environment.
 
 export interface ReaServer {
   server: Server;
@@ -41,6 +48,58 @@ export interface ServeOptions {
    */
   Octokit?: typeof ProbotOctokit;
 }
+
+/** Bolt logs through rea's logger (pino), one level quieter: Bolt's info is chatty. */
+function boltLogger(log: Logger): BoltLogger {
+  let level = LogLevel.WARN;
+  const msg = (args: unknown[]) => args.map((a) => (typeof a === 'string' ? a : String(a))).join(' ');
+  return {
+    debug: (...a: unknown[]) => log.debug({ source: 'bolt' }, msg(a)),
+    info: (...a: unknown[]) => log.debug({ source: 'bolt' }, msg(a)),
+    warn: (...a: unknown[]) => log.warn({ source: 'bolt' }, msg(a)),
+    error: (...a: unknown[]) => log.error({ source: 'bolt' }, msg(a)),
+    setLevel: (l: LogLevel) => {
+      level = l;
+    },
+    getLevel: () => level,
+    setName: () => {},
+  };
+}
+
+/** The chat effects of a plan with a Slack thread, performed on that thread. */
+async function performChat(chat: Chat, effect: Effect, plan: PlanState): Promise<void> {
+  switch (effect.type) {
+    case 'publish_plan':
+      await chat.publishPlan(plan);
+      return;
+    case 'notify':
+      await chat.notify(plan, effect.topic, effect.text);
+      return;
+    case 'escalate':
+      await chat.escalate(plan, effect);
+      return;
+    case 'request_budget':
+      await chat.requestBudget(plan, effect);
+      return;
+    case 'write_report':
+      await chat.report(plan, renderReport(plan));
+      return;
+    case 'open_promotion':
+      await chat.promote(plan, effect);
+      return;
+    default:
+      return;
+  }
+}
+
+const PLAN_STATUSES: PlanStatus[] = [
+  'awaiting_approval',
+  'running',
+  'paused',
+  'completed',
+  'cancelled',
+  'rejected',
+];
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
   const v = env[name];
@@ -88,10 +147,122 @@ export async function startServer(opts: ServeOptions): Promise<ReaServer> {
     probot,
     webhooksPath: '/api/github/webhooks',
   });
-  const perform = makeGithubPerformer(deps);
+  const metrics = { webhooksReceived: 0, slackRequests: 0, effectsPerformed: 0, slackFailures: 0 };
+  const githubPerform = makeGithubPerformer(deps);
+
+  // Slack, when its bot token and signing secret are set: Bolt's HTTP receiver behind this server.
+  let slack: { receiver: HTTPReceiver; chat: SlackChat } | undefined;
+  if (env.SLACK_BOT_TOKEN && env.SLACK_SIGNING_SECRET) {
+    const boltLog = boltLogger(log);
+    const slackApi = env.SLACK_API_URL ? { slackApiUrl: env.SLACK_API_URL } : {};
+    const receiver = new HTTPReceiver({
+      signingSecret: env.SLACK_SIGNING_SECRET,
+      endpoints: '/slack/events',
+      logger: boltLog,
+    });
+    const app = new App({
+      token: env.SLACK_BOT_TOKEN,
+      receiver,
+      logger: boltLog,
+      clientOptions: { ...slackApi },
+    });
+    registerSlackHandlers(
+      app,
+      makeSlackDeps({
+        github: deps,
+        appOctokit: async () => (await probot.auth()) as unknown as Octokit,
+        client: app.client,
+        ...(env.REA_SLACK_CHANNEL ? { defaultChannel: env.REA_SLACK_CHANNEL } : {}),
+        log,
+      }),
+    );
+    // The outbox's own client: no retries and no waiting out rate limits, so that a slow Slack never holds
+    // the worker; a failed effect is retried by the outbox with backoff.
+    const outboxClient = new webApi.WebClient(env.SLACK_BOT_TOKEN, {
+      ...slackApi,
+      logger: boltLog,
+      retryConfig: { retries: 0 },
+      rejectRateLimitedCalls: true,
+    });
+    const chat = new SlackChat(outboxClient, {
+      onParentPosted: (planId, channel, ts) => updateSlackThread(store, planId, { channel, ts }),
+      ...(env.GHE_HOST ? { githubUrl: `${env.GHE_PROTOCOL ?? 'https'}://${env.GHE_HOST}` } : {}),
+    });
+    slack = { receiver, chat };
+  }
+
+  // GitHub first (the Slack parent links the PR it opens), then the plan's Slack thread. An item whose GitHub
+  // part succeeded but whose Slack part failed does not repeat the GitHub part on its retry in this process.
+  const githubDone = new Set<number>();
+  const perform: Performer = async (effect, plan, item) => {
+    if (!githubDone.has(item.id)) {
+      await githubPerform(effect, plan, item);
+      githubDone.add(item.id);
+    }
+    try {
+      if (slack && plan?.slack) {
+        const fresh = (await store.getPlan(plan.id)) ?? plan;
+        await performChat(slack.chat, effect, fresh);
+      }
+    } catch (err) {
+      metrics.slackFailures++;
+      throw err;
+    }
+    githubDone.delete(item.id);
+    metrics.effectsPerformed++;
+  };
+
+  const renderMetrics = async (): Promise<string> => {
+    const [backlog, plans] = await Promise.all([store.outboxBacklog(), store.listPlans()]);
+    const byStatus = new Map<string, number>(PLAN_STATUSES.map((s) => [s, 0]));
+    for (const p of plans) byStatus.set(p.status, (byStatus.get(p.status) ?? 0) + 1);
+    return [
+      '# HELP rea_webhooks_received_total GitHub webhook deliveries received.',
+      '# TYPE rea_webhooks_received_total counter',
+      `rea_webhooks_received_total ${metrics.webhooksReceived}`,
+      '# HELP rea_slack_requests_total Requests received at /slack/events.',
+      '# TYPE rea_slack_requests_total counter',
+      `rea_slack_requests_total ${metrics.slackRequests}`,
+      '# HELP rea_effects_performed_total Outbox effects performed.',
+      '# TYPE rea_effects_performed_total counter',
+      `rea_effects_performed_total ${metrics.effectsPerformed}`,
+      '# HELP rea_slack_delivery_failures_total Outbox effects whose Slack part failed (retried later).',
+      '# TYPE rea_slack_delivery_failures_total counter',
+      `rea_slack_delivery_failures_total ${metrics.slackFailures}`,
+      '# HELP rea_outbox_backlog Outbox effects not yet performed.',
+      '# TYPE rea_outbox_backlog gauge',
+      `rea_outbox_backlog ${backlog}`,
+      '# HELP rea_plans Plans by status.',
+      '# TYPE rea_plans gauge',
+      ...[...byStatus].map(([status, n]) => `rea_plans{status="${status}"} ${n}`),
+      '',
+    ].join('\n');
+  };
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    if (req.method === 'GET' && req.url === '/healthz') {
+    const pathname = (req.url ?? '/').split('?')[0];
+    if (req.method === 'POST' && pathname === '/slack/events') {
+      if (!slack) {
+        res.writeHead(404).end();
+        return;
+      }
+      metrics.slackRequests++;
+      try {
+        slack.receiver.requestListener(req, res);
+      } catch (err) {
+        log.error({ err: String(err) }, 'slack request failed');
+        if (!res.headersSent) res.writeHead(500).end();
+      }
+      return;
+    }
+    if (req.method === 'GET' && pathname === '/metrics') {
+      renderMetrics()
+        .then((text) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(text))
+        .catch(() => res.writeHead(503).end());
+      return;
+    }
+    if (req.method === 'POST' && pathname === '/api/github/webhooks') metrics.webhooksReceived++;
+    if (req.method === 'GET' && pathname === '/healthz') {
       store
         .outboxBacklog()
         .then((backlog) =>

@@ -1,7 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import type { ModelDir } from '../config/load.ts';
 import { decide } from '../core/decide.ts';
-import type { DecideContext, GithubOrigin, PlanEvent, PlanSpec, PlanState, Runbook } from '../core/model.ts';
+import type {
+  DecideContext,
+  GithubOrigin,
+  PlanEvent,
+  PlanSpec,
+  PlanState,
+  Runbook,
+  SlackThread,
+} from '../core/model.ts';
 import { createPlan } from '../core/plan.ts';
 import { noisePriorsFrom, proposeHypotheses } from './hypothesis-engine.ts';
 import type { HypothesisSource, Store } from './ports.ts';
@@ -54,6 +62,8 @@ export async function requestPlan(args: {
   now: Date;
   repo?: string;
   origin?: GithubOrigin;
+  /** The plan's Slack thread (its channel; the parent message is posted by the outbox). */
+  slack?: SlackThread;
   maxGpuHours?: number;
   /** Builds the plan without storing it (`rea plan`). */
   dryRun?: boolean;
@@ -63,7 +73,7 @@ export async function requestPlan(args: {
   const previous = await loadModelPlans(store, model.config.model);
   const spec = specFrom(model);
   if (args.maxGpuHours !== undefined) spec.maxGpuHours = args.maxGpuHours;
-  const { state, effects } = createPlan({
+  const created = createPlan({
     id: newPlanId(model.config.model),
     goal: args.goal,
     ...(args.repo ? { repo: args.repo } : {}),
@@ -78,6 +88,8 @@ export async function requestPlan(args: {
     seedBase: 1 + previous.length * 10_000,
     now: args.now.toISOString(),
   });
+  const state: PlanState = args.slack ? { ...created.state, slack: args.slack } : created.state;
+  const { effects } = created;
   if (args.dryRun) return { state, notes: proposal.notes };
   await store.transaction(async (tx) => {
     await tx.savePlan(state);
@@ -128,5 +140,24 @@ export async function updateOrigin(
     const next = { ...state.origin, ...patch };
     if (JSON.stringify(next) === JSON.stringify(state.origin)) return;
     await tx.savePlan({ ...state, origin: next });
+  });
+}
+
+/**
+ * Records the plan's Slack thread (its parent message once posted). Like updateOrigin: not a decision, but
+ * under the plan's row lock. Creates the thread record when the plan has none.
+ */
+export async function updateSlackThread(
+  store: Store,
+  planId: string,
+  patch: Partial<SlackThread>,
+): Promise<void> {
+  await store.transaction(async (tx) => {
+    const state = await tx.loadPlanForUpdate(planId);
+    if (!state) return;
+    const next = { ...state.slack, ...patch } as SlackThread;
+    if (!next.channel) return;
+    if (JSON.stringify(next) === JSON.stringify(state.slack)) return;
+    await tx.savePlan({ ...state, slack: next });
   });
 }

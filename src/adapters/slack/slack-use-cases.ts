@@ -1,0 +1,210 @@
+import type { webApi } from '@slack/bolt';
+import type { Logger } from 'pino';
+import { applyEvent } from '../../app/plan-service.ts';
+import { pct } from '../../core/analysis.ts';
+import { fmtHours, spentGpuHours } from '../../core/decide.ts';
+import type { PlanEvent, PlanState, PlanStatus } from '../../core/model.ts';
+import { type GithubAppDeps, planFromRepo } from '../github/app.ts';
+import type { Octokit } from '../github/github-code-host.ts';
+import type { ControlRequest, SlackDeps, SlackOutcome } from './app.ts';
+import { mayActInSlack } from './approvers.ts';
+
+// The use cases behind the Slack surface (`SlackDeps`): plans are made from the repository on GitHub, exactly
+// as `/rea plan` in a comment makes them, and live there; Slack gets the plan's thread.
+
+export interface SlackUseCaseDeps {
+  github: GithubAppDeps;
+  /** The GitHub App's own Octokit (JWT), to find the installation of a repository. */
+  appOctokit(): Promise<Octokit>;
+  /** Slack Web API client (user groups for the approver check). */
+  client: Pick<webApi.WebClient, 'usergroups'>;
+  /** `REA_SLACK_CHANNEL`: the channel for plan threads when `.rea.yml` names none. */
+  defaultChannel?: string;
+  log: Logger;
+}
+
+const OPEN: PlanStatus[] = ['awaiting_approval', 'running', 'paused'];
+
+function controlEvent(req: ControlRequest): PlanEvent | undefined {
+  const actor = { by: req.user, via: 'slack' as const };
+  switch (req.action) {
+    case 'approve':
+      return { type: 'approved', ...actor };
+    case 'reject':
+      return { type: 'rejected', ...actor, ...(req.reason ? { reason: req.reason } : {}) };
+    case 'pause':
+      return { type: 'paused', ...actor };
+    case 'resume':
+      return { type: 'resumed', ...actor };
+    case 'cancel':
+      return { type: 'cancelled', ...actor, ...(req.reason ? { reason: req.reason } : {}) };
+    case 'budget':
+      return req.gpuHours !== undefined && req.gpuHours > 0
+        ? { type: 'budget_raised', gpuHours: req.gpuHours, ...actor }
+        : undefined;
+    case 'escalation_retry':
+    case 'escalation_skip':
+      return req.escalationId
+        ? {
+            type: 'escalation_resolved',
+            escalationId: req.escalationId,
+            action: req.action === 'escalation_retry' ? 'retry' : 'skip',
+            ...actor,
+          }
+        : undefined;
+    default:
+      return undefined;
+  }
+}
+
+const DONE: Record<ControlRequest['action'], string> = {
+  approve: 'approved',
+  reject: 'rejected',
+  pause: 'paused',
+  resume: 'resumed',
+  cancel: 'cancelled',
+  budget: 'has a raised budget',
+  escalation_retry: 'retries the failed run',
+  escalation_skip: 'skips the failed run',
+};
+
+function statusLine(p: PlanState): string {
+  const runs = p.runs.length;
+  const finished = p.runs.filter((r) => r.attempts.some((a) => a.status === 'succeeded')).length;
+  const budget = p.budget.approvedGpuHours || p.budget.requestedGpuHours;
+  return `Plan ${p.id} (${p.goal}): ${p.status}${p.pauseReason ? ` (${p.pauseReason})` : ''}, phase ${p.phase}, ${finished}/${runs} runs succeeded, ${fmtHours(spentGpuHours(p))} of ${fmtHours(budget)} GPU-hours spent.`;
+}
+
+function errStatus(err: unknown): number | undefined {
+  const s = (err as { status?: unknown })?.status;
+  return typeof s === 'number' ? s : undefined;
+}
+
+export function makeSlackDeps(deps: SlackUseCaseDeps): SlackDeps {
+  const { github, log } = deps;
+  const { store } = github;
+  return {
+    log,
+
+    async requestPlan({ repo: full, goal, channel, user }) {
+      const [owner, repo, extra] = full.split('/');
+      if (!owner || !repo || extra !== undefined) {
+        return { ok: false, message: `"${full}" is not a repository; write it as owner/repo.` };
+      }
+      const app = await deps.appOctokit();
+      let installationId: number;
+      try {
+        const { data } = await app.request('GET /repos/{owner}/{repo}/installation', { owner, repo });
+        installationId = data.id;
+      } catch (err) {
+        if (errStatus(err) === 404)
+          return { ok: false, message: `rea is not installed on ${owner}/${repo}.` };
+        throw err;
+      }
+      const octokit = await github.octokitFor(installationId);
+      const out = await planFromRepo(github, octokit, {
+        owner,
+        repo,
+        installationId,
+        goal,
+        requestedBy: user,
+        slackFor: (config) => ({
+          channel: config.slack?.channel ?? deps.defaultChannel ?? channel,
+          requestedBy: user,
+        }),
+      });
+      if (!out.ok) {
+        return { ok: false, message: out.message ?? `No plan was made for ${owner}/${repo}.` };
+      }
+      log.info({ planId: out.state.id, repo: full, user }, 'plan requested in Slack');
+      return {
+        ok: true,
+        planId: out.state.id,
+        message: `Plan ${out.state.id} is proposed: its thread in <#${out.state.slack?.channel ?? channel}> (with Approve and Reject) and its PR follow.`,
+      };
+    },
+
+    async control(req): Promise<SlackOutcome> {
+      const plan = await store.getPlan(req.planId);
+      if (!plan) return { ok: false, message: `There is no plan ${req.planId}; nothing changed.` };
+      const allowed = await mayActInSlack(deps.client, req.user, plan.spec.approvers.slack, log);
+      if (!allowed.ok) return { ok: false, message: `Nothing changed: ${allowed.reason}.` };
+      const event = controlEvent(req);
+      if (!event) return { ok: false, message: `Nothing changed: ${req.action} needs more than was given.` };
+      const out = await applyEvent({
+        store,
+        planId: plan.id,
+        event,
+        now: github.now(),
+        runbooks: github.runbooks,
+      });
+      if (!out) return { ok: false, message: `There is no plan ${req.planId}; nothing changed.` };
+      if (!out.changed) {
+        return {
+          ok: false,
+          message: `Nothing changed: plan ${plan.id} is ${out.state.status}${out.state.pauseReason ? ` (${out.state.pauseReason})` : ''}, so ${req.action.replace('_', ' ')} does not apply.`,
+        };
+      }
+      return { ok: true, message: `Plan ${plan.id} ${DONE[req.action]}.` };
+    },
+
+    async status(planId) {
+      if (planId) {
+        const p = await store.getPlan(planId);
+        return p ? statusLine(p) : `There is no plan ${planId}.`;
+      }
+      const open = await store.listPlans({ statuses: OPEN });
+      if (open.length === 0) return 'No open plans. `/rea plan <owner/repo> <goal>` starts one.';
+      return [
+        `${open.length} open plan${open.length === 1 ? '' : 's'}:`,
+        ...open.map((s) => `- ${s.id} (${s.model}): ${s.status}, phase ${s.phase}; ${s.goal}`),
+      ].join('\n');
+    },
+
+    async insights(repo, text) {
+      const plans = (await store.listPlans()).slice().sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+      let newest: PlanState | undefined;
+      for (const s of plans) {
+        const p = await store.getPlan(s.id);
+        if (p?.repo === repo) {
+          newest = p;
+          break;
+        }
+      }
+      if (!newest) return `rea has no plans of ${repo} yet, so it knows nothing about it.`;
+      const model = newest.spec.model;
+      let rows = await store.listInsights(model, newest.spec.tags);
+      rows = rows.filter((r) => r.model === model);
+      const needle = text?.trim().toLowerCase();
+      if (needle) {
+        rows = rows.filter(
+          (r) => r.title.toLowerCase().includes(needle) || r.changeKey.toLowerCase().includes(needle),
+        );
+      }
+      const about = `${model} (${repo})${needle ? ` matching "${text?.trim()}"` : ''}`;
+      if (rows.length === 0) return `rea has no insights about ${about} yet.`;
+      const wins = rows.filter((r) => r.status === 'win').sort((a, b) => b.meanEffect - a.meanEffect);
+      const failures = rows.filter((r) => r.status === 'infeasible' || r.status === 'loss');
+      const nulls = rows.filter((r) => r.status === 'null');
+      const lines = [`What rea knows about ${about}:`];
+      if (wins.length === 0) lines.push('No wins yet.');
+      else {
+        lines.push('Wins:');
+        for (const w of wins.slice(0, 10))
+          lines.push(
+            `- ${w.title}: ${pct(w.meanEffect)} (95% interval ${pct(w.lo)} to ${pct(w.hi)}, ${w.nRuns} runs, fidelity ${w.fidelity})`,
+          );
+      }
+      if (failures.length > 0) {
+        lines.push('Did not work:');
+        for (const f of failures.slice(0, 10)) lines.push(`- ${f.title} (${f.status}): ${f.reason}`);
+      }
+      if (nulls.length > 0) lines.push(`No measurable effect: ${nulls.map((n) => n.title).join(', ')}.`);
+      return lines.join('\n');
+    },
+
+    async digest(_channel, _now) {
+      return 'The weekly digest is not available yet: rea does not build it so far (it comes with the knowledge-flow work). `/rea insights <owner/repo>` shows what rea knows about a model today.';
+    },
+  };
+}

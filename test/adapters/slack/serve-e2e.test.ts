@@ -1,0 +1,278 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { renderWorkflow } from '../../../src/adapters/github/workflow-template.ts';
+import { ACTION_IDS } from '../../../src/adapters/slack/blocks.ts';
+import type { Store } from '../../../src/app/ports.ts';
+import { loadModelDir } from '../../../src/config/load.ts';
+import type { PlanState } from '../../../src/core/model.ts';
+import { type ReaServer, startServer } from '../../../src/main.ts';
+import type { RunnerOutcome, RunnerRun } from '../../emulators/github/actions-engine.ts';
+import { UnthrottledProbotOctokit } from '../../emulators/github/probot-octokit.ts';
+import { type GithubEmulator, startGithubEmulator } from '../../emulators/github/server.ts';
+import {
+  blockActionBody,
+  postToBolt,
+  type SlackEmulator,
+  slashCommandBody,
+  startSlackEmulator,
+} from '../../emulators/slack/index.ts';
+import { openTestStore } from '../../helpers/db.ts';
+import { buttonsOf } from './helpers.ts';
+
+// `rea serve` with GitHub and Slack together, over HTTP only: `/rea plan` in Slack makes the plan PR on the
+// GitHub emulator and the plan's thread on the Slack emulator; a non-approver's click changes nothing; an
+// approver's click starts it; it runs on emulated runners to the end, and the thread follows.
+
+const TOY = path.resolve(import.meta.dirname, '../../fixtures/toy-model');
+const SECRET = 'e2e-webhook-secret';
+const SLACK_SECRET = 'e2e-slack-signing-secret';
+const owner = 'acme';
+const repo = 'toy-ranker';
+/** The toy `.rea.yml` names no Slack channel, so threads go to REA_SLACK_CHANNEL. */
+const CHANNEL = 'C0EXPERIMENTS';
+/** Where the command is typed: not the plan channel, to show the thread lands in the configured one. */
+const ASKED_IN = 'C0RANKING';
+
+/** The toy model's known landscape, as a scripted runner (the toy's train.mjs computes the same). */
+function toyOutcome(run: RunnerRun): RunnerOutcome {
+  const o = JSON.parse(run.inputs.overrides ?? '{}') as Record<string, unknown>;
+  const cfg = { learning_rate: 0.03, width: 8, optimizer: 'sgd', batch_size: 128, crosses: false, ...o } as {
+    learning_rate: number;
+    width: number;
+    optimizer: string;
+    batch_size: number;
+    crosses: boolean;
+  };
+  const fidelity = Number(run.inputs.fidelity);
+  const seed = Number(run.inputs.seed);
+  if (cfg.batch_size * cfg.width >= 16384) {
+    return {
+      conclusion: 'failure',
+      durationSec: 120,
+      log: 'RuntimeError: CUDA out of memory. Tried to allocate 2.50 GiB',
+    };
+  }
+  if (cfg.learning_rate >= 0.5)
+    return { conclusion: 'failure', durationSec: 300, log: 'FloatingPointError: loss is nan at step 120' };
+  let gain = 0;
+  if (cfg.crosses) gain += 0.03 + (cfg.width > 8 ? 0.01 : 0);
+  if (cfg.optimizer === 'adagrad') gain += 0.01;
+  if (cfg.learning_rate > 0.05 && cfg.learning_rate < 0.2) gain += 0.005;
+  const x = Math.sin(seed * 12.9898 + fidelity * 78.233) * 43758.5453;
+  const noise = (x - Math.floor(x) - 0.5) * 0.002;
+  const ne = 0.8 * (1 - gain) * (1 + noise) * (1 + (1 - fidelity) * 0.05);
+  return {
+    conclusion: 'success',
+    durationSec: Math.round(60 + 3540 * fidelity),
+    log: `step 100 loss 0.4\n`,
+    artifacts: {
+      'rea-metrics': {
+        'metrics.json': JSON.stringify({
+          metrics: { ne, auc: 0.7 + gain, qps: 2000 - cfg.width * 10 },
+          steps: 1000,
+        }),
+      },
+    },
+  };
+}
+
+interface Harness {
+  github: GithubEmulator;
+  slack: SlackEmulator;
+  rea: ReaServer;
+  store: Store;
+  app: InstanceType<typeof UnthrottledProbotOctokit>;
+}
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function harness(): Promise<Harness> {
+  const github = await startGithubEmulator({ appId: 4242, webhookSecret: SECRET });
+  cleanups.push(() => github.close());
+  const slack = await startSlackEmulator();
+  cleanups.push(() => slack.close());
+  const loaded = await loadModelDir(TOY);
+  if (!loaded.ok) throw new Error('toy model invalid');
+  const info = github.addRepo({
+    owner,
+    repo,
+    files: {
+      '.rea.yml': readFileSync(path.join(TOY, '.rea.yml'), 'utf8')
+        .replace('baseline_gpu_hours: 0.0005', 'baseline_gpu_hours: 2')
+        .replace('max_gpu_hours: 1', 'max_gpu_hours: 400')
+        .replace('timeout_minutes: 1', 'timeout_minutes: 720')
+        .replace('slack: ["U024BE7LH"]', 'slack: ["U0ALICE"]'),
+      'configs/baseline.yaml': readFileSync(path.join(TOY, 'configs/baseline.yaml'), 'utf8'),
+      'train.mjs': readFileSync(path.join(TOY, 'train.mjs'), 'utf8'),
+      '.github/workflows/rea-experiment.yml': renderWorkflow(loaded.value.config),
+    },
+    collaborators: { alice: 'write' },
+  });
+  github.setRunner(async (run) => toyOutcome(run));
+  const t = await openTestStore();
+  cleanups.push(() => t.cleanup());
+  const rea = await startServer({
+    env: {
+      APP_ID: '4242',
+      PRIVATE_KEY: github.privateKey,
+      WEBHOOK_SECRET: SECRET,
+      GHE_HOST: github.host,
+      GHE_PROTOCOL: 'http',
+      LOG_LEVEL: 'error',
+      SLACK_BOT_TOKEN: slack.token,
+      SLACK_SIGNING_SECRET: SLACK_SECRET,
+      SLACK_API_URL: slack.apiUrl,
+      REA_SLACK_CHANNEL: CHANNEL,
+    },
+    port: 0,
+    host: '127.0.0.1',
+    store: t.store,
+    outboxIntervalMs: 40,
+    reconcileIntervalMs: 60_000,
+    findDelayMs: 20,
+    Octokit: UnthrottledProbotOctokit,
+  });
+  cleanups.push(() => rea.close());
+  github.webhookUrl = `${rea.url}/api/github/webhooks`;
+  const app = new UnthrottledProbotOctokit({
+    auth: { appId: 4242, privateKey: github.privateKey, installationId: info.installationId },
+    baseUrl: github.apiUrl,
+  });
+  return { github, slack, rea, store: t.store, app };
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function onlyPlan(store: Store): Promise<PlanState | undefined> {
+  const [s] = await store.listPlans();
+  return s ? store.getPlan(s.id) : undefined;
+}
+
+describe('rea serve with GitHub and Slack', () => {
+  it('plans from a slash command, approves in Slack, and keeps the thread up to date', async () => {
+    const h = await harness();
+    const events = `${h.rea.url}/slack/events`;
+
+    const ack = await postToBolt(
+      events,
+      slashCommandBody({
+        emulator: h.slack,
+        text: `plan ${owner}/${repo} reduce NE`,
+        user_id: 'U0ALICE',
+        channel_id: ASKED_IN,
+      }),
+      { secret: SLACK_SECRET },
+    );
+    expect(ack.status).toBe(200);
+
+    const plan = await waitFor('the plan PR and its Slack thread', async () => {
+      const p = await onlyPlan(h.store);
+      return p?.origin?.pr !== undefined && p.slack?.ts !== undefined ? p : undefined;
+    });
+    expect(plan.slack).toMatchObject({ channel: CHANNEL, requestedBy: 'U0ALICE' });
+    expect(plan.origin?.requestedIn).toBeUndefined();
+    const { data: pr } = await h.app.rest.pulls.get({ owner, repo, pull_number: plan.origin!.pr! });
+    expect(pr.head.ref).toBe(`rea/plan-${plan.id}`);
+    const parentTs = plan.slack!.ts!;
+    const parent = h.slack.message(CHANNEL, parentTs)!;
+    expect(parent).toBeDefined();
+    expect(buttonsOf(parent.blocks).map((b) => b.action_id)).toContain(ACTION_IDS.approve);
+    expect(JSON.stringify(parent.blocks)).toContain(`/pull/${plan.origin!.pr}`);
+
+    // Bob is not an approver: an ephemeral explanation, and the plan does not move.
+    const bobClick = await postToBolt(
+      events,
+      blockActionBody({
+        emulator: h.slack,
+        action_id: ACTION_IDS.approve,
+        user: 'U0BOB',
+        channel: CHANNEL,
+        message_ts: parentTs,
+      }),
+      { secret: SLACK_SECRET },
+    );
+    expect(bobClick.status).toBe(200);
+    const refusal = await h.slack.waitFor(
+      () => h.slack.responses.find((r) => r.context.user === 'U0BOB'),
+      10_000,
+    );
+    expect(refusal.body.response_type).toBe('ephemeral');
+    expect(JSON.stringify(refusal.body)).toMatch(/only approvers/);
+    expect((await h.store.getPlan(plan.id))!.status).toBe('awaiting_approval');
+
+    // A request Slack did not sign is refused and does nothing.
+    const forged = await postToBolt(
+      events,
+      blockActionBody({
+        emulator: h.slack,
+        action_id: ACTION_IDS.approve,
+        user: 'U0ALICE',
+        channel: CHANNEL,
+        message_ts: parentTs,
+      }),
+      { secret: SLACK_SECRET, badSignature: true },
+    );
+    expect(forged.status).toBe(401);
+    expect((await h.store.getPlan(plan.id))!.status).toBe('awaiting_approval');
+
+    // Alice is: the plan starts.
+    const aliceClick = await postToBolt(
+      events,
+      blockActionBody({
+        emulator: h.slack,
+        action_id: ACTION_IDS.approve,
+        user: 'U0ALICE',
+        channel: CHANNEL,
+        message_ts: parentTs,
+      }),
+      { secret: SLACK_SECRET },
+    );
+    expect(aliceClick.status).toBe(200);
+
+    const done = await waitFor(
+      'the plan to finish',
+      async () => {
+        await h.rea.tick();
+        const p = await h.store.getPlan(plan.id);
+        if (p?.status === 'paused' || p?.status === 'cancelled' || p?.status === 'rejected') return p;
+        if (p?.status !== 'completed') return undefined;
+        // The report is the last chat effect; wait until the outbox has delivered everything.
+        return (await h.store.outboxBacklog()) === 0 ? p : undefined;
+      },
+      90_000,
+    );
+    expect(done.status).toBe('completed');
+    expect(done.approvals[0]).toMatchObject({ kind: 'approve', by: 'U0ALICE', via: 'slack' });
+    expect(done.slack?.ts).toBe(parentTs);
+
+    // One parent in the channel, updated in place as the plan moved; the final report in its thread.
+    const parents = h.slack.messages.filter((m) => m.channel === CHANNEL && !m.thread_ts);
+    expect(parents).toHaveLength(1);
+    const finalParent = h.slack.message(CHANNEL, parentTs)!;
+    expect(finalParent.updates.length).toBeGreaterThanOrEqual(2);
+    expect(buttonsOf(finalParent.blocks).map((b) => b.action_id)).not.toContain(ACTION_IDS.approve);
+    const replies = h.slack.thread(CHANNEL, parentTs).slice(1);
+    expect(
+      replies.some((m) => JSON.stringify(m.blocks ?? m.text).includes(`Final report: plan ${plan.id}`)),
+    ).toBe(true);
+    expect(h.slack.messages.filter((m) => m.channel === ASKED_IN)).toHaveLength(0);
+
+    const metrics = await fetch(`${h.rea.url}/metrics`).then((r) => r.text());
+    expect(metrics).toMatch(/^rea_webhooks_received_total [1-9]\d*$/m);
+    expect(metrics).toContain('rea_plans{status="completed"} 1');
+    expect(metrics).toMatch(/^rea_outbox_backlog 0$/m);
+    expect(h.github.violations).toEqual([]);
+  }, 120_000);
+});

@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanUp, harness, normalize, owner, repo, requestPlan, waitFor } from './harness.ts';
 

@@ -87,16 +87,6 @@ export interface HarnessOptions {
   withoutReaYml?: boolean;
 }
 
-export interface HarnessOptions {
-  returnRunDetails?: boolean;
-  deliverWebhooks?: boolean;
-  /** Edits the repository's .rea.yml after the standard changes. */
-  reaYml?: (text: string) => string;
-  collaborators?: Record<string, 'admin' | 'write' | 'read'>;
-  /** Leave .rea.yml out of the repository (for /rea init). */
-  withoutReaYml?: boolean;
-}
-
 export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   const emulator = await startGithubEmulator({ appId: 4242, webhookSecret: SECRET, ...opts });
   cleanups.push(() => emulator.close());

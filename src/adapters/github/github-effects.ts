@@ -135,61 +135,41 @@ export function makeGithubPerformer(deps: GithubDeps): Performer {
     const octokit = await deps.octokitFor(plan.origin.installationId);
     const o = plan.origin;
     switch (effect.type) {
-      case 'dispatch_run': {
-        const a = attemptOf(plan, effect.runId, effect.attempt);
-        if (!a || (a.status !== 'dispatched' && a.status !== 'running')) return;
-        const { externalId } = await runnerFor(deps, octokit, plan).dispatch({
-          planId: plan.id,
-          runId: effect.runId,
-          attempt: effect.attempt,
-          overrides: effect.overrides,
-          fidelity: effect.fidelity,
-          seed: effect.seed,
-          idempotencyKey: effect.idempotencyKey,
-        });
-        if (externalId)
-          await apply(deps, plan.id, {
-            type: 'run_dispatched',
-            runId: effect.runId,
-            attempt: effect.attempt,
-            externalId,
-            externalAttempt: 1,
-          });
-        return;
-      }
+      case 'dispatch_run':
       case 'retry_run': {
         const a = attemptOf(plan, effect.runId, effect.attempt);
+        // A stale effect (the attempt already ended) or one already done (its run id is known) is dropped.
         if (!a || (a.status !== 'dispatched' && a.status !== 'running') || a.externalId) return;
-        const prev = attemptOf(plan, effect.runId, effect.previousAttempt);
         const runner = runnerFor(deps, octokit, plan);
+        const prev =
+          effect.type === 'retry_run' ? attemptOf(plan, effect.runId, effect.previousAttempt) : undefined;
+        let externalId: string | undefined;
+        let externalAttempt = 1;
         if (prev?.externalId) {
+          // A plain retry re-runs the same workflow run; GitHub counts it as the next run_attempt.
           await runner.rerun(prev.externalId);
-          await apply(deps, plan.id, {
-            type: 'run_dispatched',
+          externalId = prev.externalId;
+          externalAttempt = (prev.externalAttempt ?? 1) + 1;
+        } else {
+          ({ externalId } = await runner.dispatch({
+            planId: plan.id,
             runId: effect.runId,
             attempt: effect.attempt,
-            externalId: prev.externalId,
-            externalAttempt: (prev.externalAttempt ?? 1) + 1,
-          });
-          return;
+            overrides: effect.overrides,
+            fidelity: effect.fidelity,
+            seed: effect.seed,
+            idempotencyKey: effect.idempotencyKey,
+          }));
         }
-        const { externalId } = await runner.dispatch({
-          planId: plan.id,
-          runId: effect.runId,
-          attempt: effect.attempt,
-          overrides: effect.overrides,
-          fidelity: effect.fidelity,
-          seed: effect.seed,
-          idempotencyKey: effect.idempotencyKey,
-        });
-        if (externalId)
+        if (externalId) {
           await apply(deps, plan.id, {
             type: 'run_dispatched',
             runId: effect.runId,
             attempt: effect.attempt,
             externalId,
-            externalAttempt: 1,
+            externalAttempt,
           });
+        }
         return;
       }
       case 'cancel_run': {

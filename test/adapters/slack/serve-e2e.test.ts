@@ -7,7 +7,6 @@ import type { Store } from '../../../src/app/ports.ts';
 import { loadModelDir } from '../../../src/config/load.ts';
 import type { PlanState } from '../../../src/core/model.ts';
 import { type ReaServer, startServer } from '../../../src/main.ts';
-import type { RunnerOutcome, RunnerRun } from '../../emulators/github/actions-engine.ts';
 import { UnthrottledProbotOctokit } from '../../emulators/github/probot-octokit.ts';
 import { type GithubEmulator, startGithubEmulator } from '../../emulators/github/server.ts';
 import {
@@ -18,6 +17,7 @@ import {
   startSlackEmulator,
 } from '../../emulators/slack/index.ts';
 import { openTestStore } from '../../helpers/db.ts';
+import { toyOutcome } from '../github/harness.ts';
 import { buttonsOf } from './helpers.ts';
 
 // `rea serve` with GitHub and Slack together, over HTTP only: `/rea plan` in Slack makes the plan PR on the
@@ -33,49 +33,6 @@ const repo = 'toy-ranker';
 const CHANNEL = 'C0EXPERIMENTS';
 /** Where the command is typed: not the plan channel, to show the thread lands in the configured one. */
 const ASKED_IN = 'C0RANKING';
-
-/** The toy model's known landscape, as a scripted runner (the toy's train.mjs computes the same). */
-function toyOutcome(run: RunnerRun): RunnerOutcome {
-  const o = JSON.parse(run.inputs.overrides ?? '{}') as Record<string, unknown>;
-  const cfg = { learning_rate: 0.03, width: 8, optimizer: 'sgd', batch_size: 128, crosses: false, ...o } as {
-    learning_rate: number;
-    width: number;
-    optimizer: string;
-    batch_size: number;
-    crosses: boolean;
-  };
-  const fidelity = Number(run.inputs.fidelity);
-  const seed = Number(run.inputs.seed);
-  if (cfg.batch_size * cfg.width >= 16384) {
-    return {
-      conclusion: 'failure',
-      durationSec: 120,
-      log: 'RuntimeError: CUDA out of memory. Tried to allocate 2.50 GiB',
-    };
-  }
-  if (cfg.learning_rate >= 0.5)
-    return { conclusion: 'failure', durationSec: 300, log: 'FloatingPointError: loss is nan at step 120' };
-  let gain = 0;
-  if (cfg.crosses) gain += 0.03 + (cfg.width > 8 ? 0.01 : 0);
-  if (cfg.optimizer === 'adagrad') gain += 0.01;
-  if (cfg.learning_rate > 0.05 && cfg.learning_rate < 0.2) gain += 0.005;
-  const x = Math.sin(seed * 12.9898 + fidelity * 78.233) * 43758.5453;
-  const noise = (x - Math.floor(x) - 0.5) * 0.002;
-  const ne = 0.8 * (1 - gain) * (1 + noise) * (1 + (1 - fidelity) * 0.05);
-  return {
-    conclusion: 'success',
-    durationSec: Math.round(60 + 3540 * fidelity),
-    log: `step 100 loss 0.4\n`,
-    artifacts: {
-      'rea-metrics': {
-        'metrics.json': JSON.stringify({
-          metrics: { ne, auc: 0.7 + gain, qps: 2000 - cfg.width * 10 },
-          steps: 1000,
-        }),
-      },
-    },
-  };
-}
 
 interface Harness {
   github: GithubEmulator;

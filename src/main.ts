@@ -12,12 +12,13 @@ import { registerSlackHandlers } from './adapters/slack/app.ts';
 import { SlackChat } from './adapters/slack/slack-chat.ts';
 import { makeSlackDeps } from './adapters/slack/slack-use-cases.ts';
 import { makeLogger } from './app/logger.ts';
+import { makeMetrics } from './app/metrics.ts';
 import { drainOutbox, type Performer } from './app/outbox-worker.ts';
 import { updateSlackThread } from './app/plan-service.ts';
 import type { Chat, Store } from './app/ports.ts';
 import { renderReport } from './app/render.ts';
 import { loadRunbooks } from './config/runbooks.ts';
-import type { Effect, PlanState, PlanStatus } from './core/model.ts';
+import type { Effect, PlanState } from './core/model.ts';
 import { openStore } from './db/store.ts';
 
 // Composition root of `rea serve`: one HTTP server for GitHub webhooks, Slack (when configured), health and
@@ -92,15 +93,6 @@ async function performChat(chat: Chat, effect: Effect, plan: PlanState): Promise
   }
 }
 
-const PLAN_STATUSES: PlanStatus[] = [
-  'awaiting_approval',
-  'running',
-  'paused',
-  'completed',
-  'cancelled',
-  'rejected',
-];
-
 function required(env: NodeJS.ProcessEnv, name: string): string {
   const v = env[name];
   if (!v) throw new Error(`${name} is not set (see README: running rea serve)`);
@@ -134,8 +126,10 @@ export async function startServer(opts: ServeOptions): Promise<ReaServer> {
     },
     ...(opts.Octokit ? { overrides: { Octokit: opts.Octokit } } : {}),
   });
+  const metrics = makeMetrics(store);
   const deps = {
     store,
+    metrics,
     octokitFor: async (installationId: number) => (await probot.auth(installationId)) as unknown as Octokit,
     runbooks,
     log,
@@ -147,25 +141,32 @@ export async function startServer(opts: ServeOptions): Promise<ReaServer> {
     probot,
     webhooksPath: '/api/github/webhooks',
   });
-  const metrics = { webhooksReceived: 0, slackRequests: 0, effectsPerformed: 0, slackFailures: 0 };
   const githubPerform = makeGithubPerformer(deps);
 
   // Slack, when its bot token and signing secret are set: Bolt's HTTP receiver behind this server.
-  let slack: { receiver: HTTPReceiver; chat: SlackChat } | undefined;
+  let slack: { receiver?: HTTPReceiver; app: App; chat: SlackChat } | undefined;
   if (env.SLACK_BOT_TOKEN && env.SLACK_SIGNING_SECRET) {
     const boltLog = boltLogger(log);
     const slackApi = env.SLACK_API_URL ? { slackApiUrl: env.SLACK_API_URL } : {};
-    const receiver = new HTTPReceiver({
-      signingSecret: env.SLACK_SIGNING_SECRET,
-      endpoints: '/slack/events',
-      logger: boltLog,
-    });
-    const app = new App({
-      token: env.SLACK_BOT_TOKEN,
-      receiver,
-      logger: boltLog,
-      clientOptions: { ...slackApi },
-    });
+    // Socket Mode (SLACK_APP_TOKEN) serves teams without a public URL: Bolt opens the connection to Slack
+    // itself and /slack/events is not used. Otherwise Bolt's HTTP receiver sits behind this server.
+    const receiver = env.SLACK_APP_TOKEN
+      ? undefined
+      : new HTTPReceiver({
+          signingSecret: env.SLACK_SIGNING_SECRET,
+          endpoints: '/slack/events',
+          logger: boltLog,
+        });
+    const app = receiver
+      ? new App({ token: env.SLACK_BOT_TOKEN, receiver, logger: boltLog, clientOptions: { ...slackApi } })
+      : new App({
+          token: env.SLACK_BOT_TOKEN,
+          appToken: env.SLACK_APP_TOKEN,
+          socketMode: true,
+          signingSecret: env.SLACK_SIGNING_SECRET,
+          logger: boltLog,
+          clientOptions: { ...slackApi },
+        });
     registerSlackHandlers(
       app,
       makeSlackDeps({
@@ -188,7 +189,8 @@ export async function startServer(opts: ServeOptions): Promise<ReaServer> {
       onParentPosted: (planId, channel, ts) => updateSlackThread(store, planId, { channel, ts }),
       ...(env.GHE_HOST ? { githubUrl: `${env.GHE_PROTOCOL ?? 'https'}://${env.GHE_HOST}` } : {}),
     });
-    slack = { receiver, chat };
+    slack = { ...(receiver ? { receiver } : {}), app, chat };
+    if (!receiver) await app.start();
   }
 
   // GitHub first (the Slack parent links the PR it opens), then the plan's Slack thread. An item whose GitHub
@@ -205,50 +207,26 @@ export async function startServer(opts: ServeOptions): Promise<ReaServer> {
         await performChat(slack.chat, effect, fresh);
       }
     } catch (err) {
-      metrics.slackFailures++;
+      metrics.effectFailures.inc({ type: `${effect.type}:slack` });
       throw err;
     }
     githubDone.delete(item.id);
-    metrics.effectsPerformed++;
+    metrics.effects.inc({ type: effect.type });
+    if (effect.type === 'dispatch_run' || effect.type === 'retry_run') metrics.dispatches.inc();
   };
 
-  const renderMetrics = async (): Promise<string> => {
-    const [backlog, plans] = await Promise.all([store.outboxBacklog(), store.listPlans()]);
-    const byStatus = new Map<string, number>(PLAN_STATUSES.map((s) => [s, 0]));
-    for (const p of plans) byStatus.set(p.status, (byStatus.get(p.status) ?? 0) + 1);
-    return [
-      '# HELP rea_webhooks_received_total GitHub webhook deliveries received.',
-      '# TYPE rea_webhooks_received_total counter',
-      `rea_webhooks_received_total ${metrics.webhooksReceived}`,
-      '# HELP rea_slack_requests_total Requests received at /slack/events.',
-      '# TYPE rea_slack_requests_total counter',
-      `rea_slack_requests_total ${metrics.slackRequests}`,
-      '# HELP rea_effects_performed_total Outbox effects performed.',
-      '# TYPE rea_effects_performed_total counter',
-      `rea_effects_performed_total ${metrics.effectsPerformed}`,
-      '# HELP rea_slack_delivery_failures_total Outbox effects whose Slack part failed (retried later).',
-      '# TYPE rea_slack_delivery_failures_total counter',
-      `rea_slack_delivery_failures_total ${metrics.slackFailures}`,
-      '# HELP rea_outbox_backlog Outbox effects not yet performed.',
-      '# TYPE rea_outbox_backlog gauge',
-      `rea_outbox_backlog ${backlog}`,
-      '# HELP rea_plans Plans by status.',
-      '# TYPE rea_plans gauge',
-      ...[...byStatus].map(([status, n]) => `rea_plans{status="${status}"} ${n}`),
-      '',
-    ].join('\n');
-  };
+  const renderMetrics = () => metrics.registry.metrics();
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const pathname = (req.url ?? '/').split('?')[0];
     if (req.method === 'POST' && pathname === '/slack/events') {
-      if (!slack) {
+      if (!slack?.receiver) {
         res.writeHead(404).end();
         return;
       }
-      metrics.slackRequests++;
+      metrics.webhooks.inc({ source: 'slack' });
       try {
-        slack.receiver.requestListener(req, res);
+        slack.receiver!.requestListener(req, res);
       } catch (err) {
         log.error({ err: String(err) }, 'slack request failed');
         if (!res.headersSent) res.writeHead(500).end();
@@ -257,11 +235,12 @@ export async function startServer(opts: ServeOptions): Promise<ReaServer> {
     }
     if (req.method === 'GET' && pathname === '/metrics') {
       renderMetrics()
-        .then((text) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(text))
+        .then((text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text))
         .catch(() => res.writeHead(503).end());
       return;
     }
-    if (req.method === 'POST' && pathname === '/api/github/webhooks') metrics.webhooksReceived++;
+    if (req.method === 'POST' && pathname === '/api/github/webhooks')
+      metrics.webhooks.inc({ source: 'github' });
     if (req.method === 'GET' && pathname === '/healthz') {
       store
         .outboxBacklog()
@@ -307,12 +286,15 @@ export async function startServer(opts: ServeOptions): Promise<ReaServer> {
       await reconcile();
       await drain();
     },
+    // Graceful stop: no new timers fire, the outbox batch in hand (and its transactions) finishes, the
+    // server stops accepting connections and lets the requests in flight complete.
     close: async () => {
       stopped = true;
       clearInterval(outboxTimer);
       clearInterval(reconcileTimer);
       await draining;
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (slack && !slack.receiver) await slack.app.stop();
       if (!opts.store) await store.close();
     },
   };

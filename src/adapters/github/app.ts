@@ -405,16 +405,34 @@ export async function wakeFromRun(
   }
 }
 
+/** Counts a wake and how long it took from receipt to its transaction being committed. */
+function timed<A extends unknown[]>(deps: GithubAppDeps, source: string, fn: (...args: A) => Promise<void>) {
+  return async (...args: A) => {
+    const t0 = performance.now();
+    await fn(...args);
+    deps.metrics?.wakes.inc({ source });
+    deps.metrics?.wakeLatency.observe({ source }, (performance.now() - t0) / 1000);
+  };
+}
+
 export function githubApp(deps: GithubAppDeps): ApplicationFunction {
   return (app) => {
-    app.on('issue_comment.created', (ctx) => onComment(deps, ctx));
-    app.on('pull_request_review.submitted', (ctx) => onReview(deps, ctx));
+    app.on(
+      'issue_comment.created',
+      timed(deps, 'issue_comment', (ctx: CommentContext) => onComment(deps, ctx)),
+    );
+    app.on(
+      'pull_request_review.submitted',
+      timed(deps, 'pull_request_review', (ctx: Context<'pull_request_review.submitted'>) =>
+        onReview(deps, ctx),
+      ),
+    );
     app.on(
       ['workflow_run.requested', 'workflow_run.in_progress', 'workflow_run.completed'],
-      async (ctx: RunContext) => {
+      timed(deps, 'workflow_run', async (ctx: RunContext) => {
         if (!(await firstDelivery(deps, ctx))) return;
         await wakeFromRun(deps, ctx.payload.workflow_run, ctx.payload.action);
-      },
+      }),
     );
     app.on('installation', async (ctx) => {
       deps.log.info(

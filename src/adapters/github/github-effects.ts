@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { parseDocument } from 'yaml';
 import { updateInsights } from '../../app/effects.ts';
+import type { ReaMetrics } from '../../app/metrics.ts';
 import type { Performer } from '../../app/outbox-worker.ts';
 import { applyEvent, updateOrigin } from '../../app/plan-service.ts';
 import type { Store } from '../../app/ports.ts';
@@ -29,6 +30,7 @@ export interface GithubDeps {
   runbooks: Runbook[];
   log: Logger;
   now: () => Date;
+  metrics?: ReaMetrics;
   /** Seconds between title look-ups after a dispatch without run details (tests shorten it). */
   findDelayMs?: number;
 }

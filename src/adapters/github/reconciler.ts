@@ -33,6 +33,7 @@ export async function reconcileGithub(deps: GithubDeps): Promise<{ plans: number
               ? 'in_progress'
               : 'requested';
         await wakeFromRun(deps, info, action);
+        deps.metrics?.wakes.inc({ source: 'reconciler' });
       }
       await applyEvent({
         store: deps.store,

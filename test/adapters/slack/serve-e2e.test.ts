@@ -227,7 +227,11 @@ describe('rea serve with GitHub and Slack', () => {
     expect(h.slack.messages.filter((m) => m.channel === ASKED_IN)).toHaveLength(0);
 
     const metrics = await fetch(`${h.rea.url}/metrics`).then((r) => r.text());
-    expect(metrics).toMatch(/^rea_webhooks_received_total [1-9]\d*$/m);
+    expect(metrics).toMatch(/^rea_webhooks_received_total\{source="github"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^rea_webhooks_received_total\{source="slack"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^rea_wake_latency_seconds_count\{source="workflow_run"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^rea_dispatches_total [1-9]\d*$/m);
+    expect(metrics).toMatch(/^rea_gpu_hours_spent [0-9.]*[1-9]/m);
     expect(metrics).toContain('rea_plans{status="completed"} 1');
     expect(metrics).toMatch(/^rea_outbox_backlog 0$/m);
     expect(h.github.violations).toEqual([]);

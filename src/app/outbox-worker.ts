@@ -36,7 +36,13 @@ export async function drainOutbox(opts: OutboxOptions): Promise<number> {
     const newestPublish = new Map<string, number>();
     for (const item of items)
       if (item.effect.type === 'publish_plan') newestPublish.set(item.planId, item.id);
+    const blocked = new Set<string>();
     for (const item of items) {
+      if (blocked.has(item.planId)) {
+        // An earlier effect of this plan failed: the rest wait for it, so that order per plan holds.
+        await store.releaseOutbox(item.id);
+        continue;
+      }
       if (item.effect.type === 'publish_plan' && newestPublish.get(item.planId) !== item.id) {
         await store.completeOutbox(item.id, opts.now());
         continue;
@@ -50,6 +56,7 @@ export async function drainOutbox(opts: OutboxOptions): Promise<number> {
         const dead = item.attempts >= maxTries;
         const retryAt = dead ? undefined : new Date(opts.now().getTime() + backoffMs(item.attempts));
         await store.failOutbox(item.id, message, retryAt);
+        blocked.add(item.planId);
         const fields = { planId: item.planId, effect: item.effect.type, tries: item.attempts, err: message };
         if (dead) log.error(fields, 'outbox effect failed for good');
         else log.warn(fields, 'outbox effect failed; will retry');

@@ -123,6 +123,8 @@ export interface Store {
   /** Claims up to `limit` due outbox rows with FOR UPDATE SKIP LOCKED, leasing them until now + leaseMs. */
   claimOutbox(limit: number, now: Date, leaseMs: number): Promise<OutboxItem[]>;
   completeOutbox(id: number, now: Date): Promise<void>;
+  /** Gives a claimed row back untried (its lease cleared, the claim not counted as a try). */
+  releaseOutbox(id: number): Promise<void>;
   /** Records a failed try; the row becomes due again at retryAt (or dead when retryAt is undefined). */
   failOutbox(id: number, error: string, retryAt: Date | undefined): Promise<void>;
   outboxBacklog(): Promise<number>;

@@ -170,7 +170,10 @@ export const outbox = pgTable(
     createdAt: ts('created_at').notNull(),
     doneAt: ts('done_at'),
   },
-  (t) => [index('outbox_status_due_idx').on(t.status, t.dueAt)],
+  (t) => [
+    index('outbox_status_due_idx').on(t.status, t.dueAt),
+    index('outbox_plan_id_idx').on(t.planId, t.id),
+  ],
 );
 
 export const webhookDeliveries = pgTable('webhook_deliveries', {

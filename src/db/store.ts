@@ -146,6 +146,10 @@ export class PostgresStore implements Store {
             eq(outbox.status, 'pending'),
             lte(outbox.dueAt, now),
             or(isNull(outbox.leasedUntil), lt(outbox.leasedUntil, now)),
+            // Effects of one plan are performed in order: nothing is claimed behind an earlier effect of
+            // the same plan that is waiting for its retry or being performed elsewhere. A thread's
+            // messages then arrive in order after Slack or GitHub was down for a while.
+            sql`not exists (select 1 from outbox o2 where o2.plan_id = ${outbox.planId} and o2.status = 'pending' and o2.id < ${outbox.id} and (o2.due_at > ${now.toISOString()}::timestamptz or (o2.leased_until is not null and o2.leased_until >= ${now.toISOString()}::timestamptz)))`,
           ),
         )
         .orderBy(asc(outbox.id))
@@ -169,6 +173,13 @@ export class PostgresStore implements Store {
         });
       return claimed.sort((a, b) => a.id - b.id);
     });
+  }
+
+  async releaseOutbox(id: number): Promise<void> {
+    await this.db
+      .update(outbox)
+      .set({ leasedUntil: null, attempts: sql`greatest(${outbox.attempts} - 1, 0)` })
+      .where(and(eq(outbox.id, id), eq(outbox.status, 'pending')));
   }
 
   async completeOutbox(id: number, now: Date): Promise<void> {

@@ -461,8 +461,8 @@ describe('PostgresStore', () => {
   describe('outbox', () => {
     const now = new Date(at(0));
 
-    async function enqueue(effects: Effect[], when = at(0)) {
-      await store.transaction((tx) => tx.enqueueEffects('p1', effects, when));
+    async function enqueue(effects: Effect[], when = at(0), planId = 'p1') {
+      await store.transaction((tx) => tx.enqueueEffects(planId, effects, when));
     }
 
     it('adds an effect once per idempotency key', async () => {
@@ -493,7 +493,8 @@ describe('PostgresStore', () => {
     });
 
     it('claims due rows in order, leases them, and retries, completes or buries them', async () => {
-      await enqueue([notify('a'), notify('b'), notify('c')]);
+      await enqueue([notify('a'), notify('b')]);
+      await enqueue([notify('c')], at(0), 'p2');
       await enqueue([notify('later')], at(30));
 
       const first = await store.claimOutbox(2, now, 60_000);
@@ -501,6 +502,7 @@ describe('PostgresStore', () => {
         ['a', 1, 'p1'],
         ['b', 1, 'p1'],
       ]);
+      // Per-plan order: a row of p1 behind rows of p1 leased elsewhere waits (checked again below).
       expect(first[0]!.id).toBeLessThan(first[1]!.id);
       // Leased rows are not handed out again while the lease lasts; rows not yet due never are.
       const second = await store.claimOutbox(10, now, 60_000);
@@ -542,6 +544,31 @@ describe('PostgresStore', () => {
       await store.failOutbox(b!.id, 'stale worker', undefined);
       expect((await store.db.select().from(outbox).where(eq(outbox.id, b!.id)))[0]?.status).toBe('done');
       expect(await store.outboxBacklog()).toBe(1);
+    });
+
+    it('keeps each plan in order: nothing is claimed behind an earlier row of its plan that waits or is leased', async () => {
+      await enqueue([notify('p1-a'), notify('p1-b')]);
+      await enqueue([notify('p2-a')], at(0), 'p2');
+      const [a] = await store.claimOutbox(1, now, 60_000);
+      expect(a!.effect.idempotencyKey).toBe('p1-a');
+      // p1-b is behind the leased p1-a; p2 goes on.
+      const other = await store.claimOutbox(10, now, 60_000);
+      expect(other.map((i) => i.effect.idempotencyKey)).toEqual(['p2-a']);
+      await store.completeOutbox(other[0]!.id, now);
+      await store.failOutbox(a!.id, 'slack 429', new Date(at(10)));
+      // p1-a now waits for its retry: p1-b still waits behind it.
+      expect(await store.claimOutbox(10, new Date(at(5)), 60_000)).toEqual([]);
+      // A released row goes back untried.
+      const again = await store.claimOutbox(10, new Date(at(10)), 60_000);
+      expect(again.map((i) => [i.effect.idempotencyKey, i.attempts])).toEqual([
+        ['p1-a', 2],
+        ['p1-b', 1],
+      ]);
+      await store.releaseOutbox(again[1]!.id);
+      expect((await store.db.select().from(outbox).where(eq(outbox.id, again[1]!.id)))[0]).toMatchObject({
+        attempts: 0,
+        leasedUntil: null,
+      });
     });
   });
 

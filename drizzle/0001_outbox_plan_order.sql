@@ -1,0 +1,1 @@
+CREATE INDEX "outbox_plan_id_idx" ON "outbox" USING btree ("plan_id","id");

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import path from 'node:path';
 import { App, type Logger as BoltLogger, HTTPReceiver, LogLevel, webApi } from '@slack/bolt';
+import cron from 'node-cron';
 import type { Logger } from 'pino';
 import { createNodeMiddleware, createProbot, type ProbotOctokit } from 'probot';
 import { githubApp } from './adapters/github/app.ts';
@@ -273,7 +274,21 @@ export async function startServer(opts: ServeOptions): Promise<ReaServer> {
   const reconcile = () =>
     reconcileGithub(deps).catch((err) => log.error({ err: String(err) }, 'reconciler failed'));
   const outboxTimer = setInterval(() => !stopped && void drain(), opts.outboxIntervalMs ?? 500);
-  const reconcileTimer = setInterval(() => !stopped && void reconcile(), opts.reconcileIntervalMs ?? 180_000);
+  // The reconciler runs on a cron schedule (REA_RECONCILE_CRON, every 3 minutes by default); tests give an
+  // interval in milliseconds instead.
+  const reconcileTimer =
+    opts.reconcileIntervalMs !== undefined
+      ? setInterval(() => !stopped && void reconcile(), opts.reconcileIntervalMs)
+      : undefined;
+  const reconcileSchedule = env.REA_RECONCILE_CRON ?? '*/3 * * * *';
+  if (!cron.validate(reconcileSchedule))
+    throw new Error(`REA_RECONCILE_CRON '${reconcileSchedule}' is not a valid cron expression`);
+  const reconcileCron =
+    opts.reconcileIntervalMs === undefined
+      ? cron.schedule(reconcileSchedule, () => {
+          if (!stopped) void reconcile();
+        })
+      : undefined;
   void reconcile();
   log.info({ url }, 'rea serve listening');
   return {
@@ -292,6 +307,7 @@ export async function startServer(opts: ServeOptions): Promise<ReaServer> {
       stopped = true;
       clearInterval(outboxTimer);
       clearInterval(reconcileTimer);
+      await reconcileCron?.stop();
       await draining;
       await new Promise<void>((resolve) => server.close(() => resolve()));
       if (slack && !slack.receiver) await slack.app.stop();

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Effect, PlanState } from '../core/model.ts';
+import { type Effect, MESSAGE_EFFECT_TYPES, type PlanState } from '../core/model.ts';
 import type { OutboxItem, Store } from './ports.ts';
 
 // Performs outbox effects after their transaction committed, with retries and backoff. A performer must be
@@ -38,8 +38,9 @@ export async function drainOutbox(opts: OutboxOptions): Promise<number> {
       if (item.effect.type === 'publish_plan') newestPublish.set(item.planId, item.id);
     const blocked = new Set<string>();
     for (const item of items) {
-      if (blocked.has(item.planId)) {
-        // An earlier effect of this plan failed: the rest wait for it, so that order per plan holds.
+      const isMessage = MESSAGE_EFFECT_TYPES.includes(item.effect.type);
+      if (isMessage && blocked.has(item.planId)) {
+        // An earlier message of this plan failed: the later ones wait for it, so that order holds.
         await store.releaseOutbox(item.id);
         continue;
       }
@@ -56,7 +57,7 @@ export async function drainOutbox(opts: OutboxOptions): Promise<number> {
         const dead = item.attempts >= maxTries;
         const retryAt = dead ? undefined : new Date(opts.now().getTime() + backoffMs(item.attempts));
         await store.failOutbox(item.id, message, retryAt);
-        blocked.add(item.planId);
+        if (isMessage) blocked.add(item.planId);
         const fields = { planId: item.planId, effect: item.effect.type, tries: item.attempts, err: message };
         if (dead) log.error(fields, 'outbox effect failed for good');
         else log.warn(fields, 'outbox effect failed; will retry');

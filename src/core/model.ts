@@ -355,6 +355,16 @@ export type Effect =
   /** Enqueued by surfaces (a `completed` webhook, the reconciler), never by decide: read a finished run back. */
   | { type: 'collect_run'; runId: string; attempt: number; externalId: string; idempotencyKey: string };
 
+/** Effects that people read, delivered in order per plan; the others (runs, insights) never wait for them. */
+export const MESSAGE_EFFECT_TYPES: readonly Effect['type'][] = [
+  'publish_plan',
+  'notify',
+  'escalate',
+  'request_budget',
+  'write_report',
+  'open_promotion',
+];
+
 export interface Runbook {
   id: string;
   title: string;

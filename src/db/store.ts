@@ -22,7 +22,13 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import type { InsightRow, InsightStatus, OutboxItem, PlanSummary, Store, StoreTx } from '../app/ports.ts';
-import type { CostSample, Effect, PlanEvent, PlanState } from '../core/model.ts';
+import {
+  type CostSample,
+  type Effect,
+  MESSAGE_EFFECT_TYPES,
+  type PlanEvent,
+  type PlanState,
+} from '../core/model.ts';
 import { fromJsonSafe, toJsonSafe } from '../core/serialize.ts';
 import { migratePglite, migratePostgres } from './migrate.ts';
 import {
@@ -39,6 +45,9 @@ import {
 } from './schema.ts';
 
 /** A drizzle database or transaction on either driver; the store only uses what both have in common. */
+
+const MESSAGE_EFFECTS = MESSAGE_EFFECT_TYPES.map((t) => `'${t}'`).join(', ');
+
 export type Db = PgDatabase<PgQueryResultHKT>;
 
 export interface OpenStoreOptions {
@@ -146,10 +155,11 @@ export class PostgresStore implements Store {
             eq(outbox.status, 'pending'),
             lte(outbox.dueAt, now),
             or(isNull(outbox.leasedUntil), lt(outbox.leasedUntil, now)),
-            // Effects of one plan are performed in order: nothing is claimed behind an earlier effect of
-            // the same plan that is waiting for its retry or being performed elsewhere. A thread's
-            // messages then arrive in order after Slack or GitHub was down for a while.
-            sql`not exists (select 1 from outbox o2 where o2.plan_id = ${outbox.planId} and o2.status = 'pending' and o2.id < ${outbox.id} and (o2.due_at > ${now.toISOString()}::timestamptz or (o2.leased_until is not null and o2.leased_until >= ${now.toISOString()}::timestamptz)))`,
+            // What people read of a plan (its thread, its PR comments) is delivered in order: a message is
+            // not claimed behind an earlier message of the same plan that waits for its retry or is being
+            // sent elsewhere. Runs (dispatch, cancel, collect) never wait for messages, so a plan keeps
+            // moving while Slack is down.
+            sql`(${outbox.effect}->>'type' not in (${sql.raw(MESSAGE_EFFECTS)}) or not exists (select 1 from outbox o2 where o2.plan_id = ${outbox.planId} and o2.status = 'pending' and o2.id < ${outbox.id} and o2.effect->>'type' in (${sql.raw(MESSAGE_EFFECTS)}) and (o2.due_at > ${now.toISOString()}::timestamptz or (o2.leased_until is not null and o2.leased_until >= ${now.toISOString()}::timestamptz))))`,
           ),
         )
         .orderBy(asc(outbox.id))

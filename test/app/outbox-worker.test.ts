@@ -15,7 +15,12 @@ beforeEach(async () => {
 });
 afterEach(() => cleanup());
 
-const note = (planId: string, text: string): Effect => ({ type: 'notify', topic: 'phase_decision', text, idempotencyKey: `${planId}:${text}` });
+const note = (planId: string, text: string): Effect => ({
+  type: 'notify',
+  topic: 'phase_decision',
+  text,
+  idempotencyKey: `${planId}:${text}`,
+});
 
 describe('the outbox worker', () => {
   it('delivers each plan in order after a failure, once, while other plans go on', async () => {
@@ -25,29 +30,36 @@ describe('the outbox worker', () => {
       await tx.enqueueEffects('p', [note('p', 'A'), note('p', 'B')], now().toISOString());
       await tx.enqueueEffects('q', [note('q', 'X')], now().toISOString());
       await tx.enqueueEffects('p', [note('p', 'C')], now().toISOString());
+      await tx.enqueueEffects(
+        'p',
+        [{ type: 'update_insights', phase: 'validation', idempotencyKey: 'p:insights' }],
+        now().toISOString(),
+      );
     });
     const delivered: string[] = [];
     let slackDown = true;
     const perform = async (effect: Effect) => {
+      if (effect.type === 'update_insights') delivered.push('insights');
       if (effect.type !== 'notify') return;
       if (slackDown && effect.text === 'A') throw new Error('ratelimited');
       delivered.push(effect.text);
     };
     const log = pino({ level: 'silent' });
     await drainOutbox({ store, perform, now, log });
-    // A failed; B and C of the same plan wait behind it; X of another plan is delivered.
-    expect(delivered).toEqual(['X']);
+    // A failed; messages B and C of the same plan wait behind it; X of another plan is delivered, and so is
+    // p's insight update, which is no message and never waits for one.
+    expect(delivered).toEqual(['X', 'insights']);
     expect(await store.outboxBacklog()).toBe(3);
     // Still inside A's backoff: nothing of plan p moves.
     clock += 500;
     await drainOutbox({ store, perform, now, log });
-    expect(delivered).toEqual(['X']);
+    expect(delivered).toEqual(['X', 'insights']);
     slackDown = false;
     clock += 60_000;
     await drainOutbox({ store, perform, now, log });
-    expect(delivered).toEqual(['X', 'A', 'B', 'C']);
+    expect(delivered).toEqual(['X', 'insights', 'A', 'B', 'C']);
     expect(await store.outboxBacklog()).toBe(0);
     await drainOutbox({ store, perform, now, log });
-    expect(delivered).toEqual(['X', 'A', 'B', 'C']);
+    expect(delivered).toEqual(['X', 'insights', 'A', 'B', 'C']);
   });
 });

@@ -236,4 +236,63 @@ describe('rea serve with GitHub and Slack', () => {
     expect(metrics).toMatch(/^rea_outbox_backlog 0$/m);
     expect(h.github.violations).toEqual([]);
   }, 120_000);
+
+  it('keeps the plan moving while Slack fails, then delivers every message once, in order', async () => {
+    const h = await harness();
+    const events = `${h.rea.url}/slack/events`;
+    await postToBolt(
+      events,
+      slashCommandBody({
+        emulator: h.slack,
+        text: `plan ${owner}/${repo} reduce NE`,
+        user_id: 'U0ALICE',
+        channel_id: ASKED_IN,
+      }),
+      { secret: SLACK_SECRET },
+    );
+    const plan = await waitFor('the plan and its thread', async () => {
+      const p = await onlyPlan(h.store);
+      return p?.origin?.pr !== undefined && p.slack?.ts !== undefined ? p : undefined;
+    });
+    // Slack goes bad for a while: errors on posts, rate limits on updates.
+    for (let i = 0; i < 3; i++) h.slack.failNext('chat.postMessage', 'internal_error');
+    for (let i = 0; i < 2; i++) h.slack.rateLimitNext('chat.update', 1);
+    await postToBolt(
+      events,
+      blockActionBody({
+        emulator: h.slack,
+        action_id: ACTION_IDS.approve,
+        user: 'U0ALICE',
+        channel: CHANNEL,
+        message_ts: plan.slack!.ts!,
+      }),
+      { secret: SLACK_SECRET },
+    );
+    const done = await waitFor(
+      'the plan to finish and every message to be delivered',
+      async () => {
+        await h.rea.tick();
+        const p = await h.store.getPlan(plan.id);
+        return p?.status === 'completed' && (await h.store.outboxBacklog()) === 0 ? p : undefined;
+      },
+      120_000,
+    );
+    expect(done.winner).toBeDefined();
+    const replies = h.slack
+      .thread(CHANNEL, plan.slack!.ts!)
+      .slice(1)
+      .map((m) => m.text);
+    // No message twice, and the phase decisions in the order they were made.
+    expect(new Set(replies).size).toBe(replies.length);
+    const decisionAt = done.decisions.map((d) =>
+      replies.findIndex((r) => r.includes(d.text.slice(0, 40).replaceAll('->', '→'))),
+    );
+    expect(decisionAt.every((i) => i >= 0)).toBe(true);
+    expect([...decisionAt].sort((a, b) => a - b)).toEqual(decisionAt);
+    // Slack really refused: three posts failed and two updates were rate limited before it recovered.
+    const refused = h.slack.calls.filter(
+      (c) => (c.result as { ok?: boolean } | undefined)?.ok === false || c.status === 429,
+    );
+    expect(refused.length).toBeGreaterThanOrEqual(5);
+  }, 150_000);
 });

@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { startSlackEmulator } from '../emulators/slack/index.ts';
 
 // `rea serve` as an operator runs it: configured by the environment, healthy, measurable, and stopping
 // cleanly on SIGTERM.
@@ -11,14 +12,18 @@ import { describe, expect, it } from 'vitest';
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
 describe('rea serve', () => {
-  it('answers /healthz and /metrics and exits 0 on SIGTERM', async () => {
+  it('starts with only the GitHub and Slack settings on the embedded database, and exits 0 on SIGTERM', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'rea-serve-'));
+    const slack = await startSlackEmulator();
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       APP_ID: '1',
       PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
       WEBHOOK_SECRET: 'x',
+      SLACK_BOT_TOKEN: slack.token,
+      SLACK_SIGNING_SECRET: 'slack-secret',
+      SLACK_API_URL: slack.apiUrl,
       REA_DATA_DIR: dir,
       LOG_LEVEL: 'info',
     };
@@ -45,12 +50,16 @@ describe('rea serve', () => {
       const metrics = await (await fetch(`${url}/metrics`)).text();
       expect(metrics).toMatch(/^rea_outbox_backlog 0$/m);
       expect(metrics).toContain('rea_plans{status="running"} 0');
-      expect((await fetch(`${url}/slack/events`, { method: 'POST' })).status).toBe(404);
+      // Slack is mounted: an unsigned request is refused by Bolt's signature check.
+      expect((await fetch(`${url}/slack/events`, { method: 'POST', body: 'command=%2Frea' })).status).toBe(
+        401,
+      );
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       expect(out).toContain('shutting down');
     } finally {
       child.kill('SIGKILL');
+      await slack.close();
       await rm(dir, { recursive: true, force: true });
     }
   }, 60_000);

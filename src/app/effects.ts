@@ -5,7 +5,7 @@ import { assertNever } from '../core/knobs.ts';
 import type { Effect, PlanState } from '../core/model.ts';
 import type { Performer } from './outbox-worker.ts';
 import { loadModelPlans } from './plan-service.ts';
-import type { Chat, Runner, Store } from './ports.ts';
+import type { Chat, RunJob, Runner, Store } from './ports.ts';
 import { renderReport } from './render.ts';
 
 // Maps each effect to the port that performs it. Dispatches are checked against the plan as stored now:
@@ -19,7 +19,23 @@ export interface PerformerDeps {
   reportDir: string;
 }
 
-function attemptIsLive(plan: PlanState | undefined, runId: string, attempt: number): boolean {
+/** The attempt a dispatch or retry effect names, as a runner job. */
+export function jobOf(
+  planId: string,
+  effect: Extract<Effect, { type: 'dispatch_run' | 'retry_run' }>,
+): RunJob {
+  return {
+    planId,
+    runId: effect.runId,
+    attempt: effect.attempt,
+    overrides: effect.overrides,
+    fidelity: effect.fidelity,
+    seed: effect.seed,
+    idempotencyKey: effect.idempotencyKey,
+  };
+}
+
+export function attemptIsLive(plan: PlanState | undefined, runId: string, attempt: number): boolean {
   const a = plan?.runs.find((r) => r.id === runId)?.attempts.find((x) => x.n === attempt);
   return a !== undefined && (a.status === 'dispatched' || a.status === 'running');
 }
@@ -48,15 +64,7 @@ export function makePerformer(deps: PerformerDeps): Performer {
       case 'dispatch_run':
       case 'retry_run': {
         if (!attemptIsLive(plan, effect.runId, effect.attempt)) return;
-        await deps.runner.dispatch({
-          planId: plan.id,
-          runId: effect.runId,
-          attempt: effect.attempt,
-          overrides: effect.overrides,
-          fidelity: effect.fidelity,
-          seed: effect.seed,
-          idempotencyKey: effect.idempotencyKey,
-        });
+        await deps.runner.dispatch(jobOf(plan.id, effect));
         return;
       }
       case 'cancel_run':

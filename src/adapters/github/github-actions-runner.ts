@@ -3,7 +3,7 @@ import type { RunJob } from '../../app/ports.ts';
 import { parseMetricsText } from '../../config/metrics.ts';
 import type { FailureConclusion, PlanEvent } from '../../core/model.ts';
 import { logTailOf } from '../local/local-process-runner.ts';
-import type { Octokit, RepoRef } from './github-code-host.ts';
+import { type Octokit, type RepoRef, status } from './github-code-host.ts';
 import { parseRunTitle, runInput, runTitle } from './run-ids.ts';
 
 // Runs attempts as GitHub Actions workflow runs on self-hosted runners: dispatch (with the run id in the
@@ -29,12 +29,6 @@ export interface WorkflowRunInfo {
 export interface RunnerTarget extends RepoRef {
   workflow: string;
   ref: string;
-}
-
-function status(err: unknown): number | undefined {
-  return typeof err === 'object' && err !== null && 'status' in err
-    ? Number((err as { status: unknown }).status)
-    : undefined;
 }
 
 /** Servers that answered 400 to return_run_details (GHES 3.20 and older); asked once per process. */

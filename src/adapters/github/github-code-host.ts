@@ -10,7 +10,8 @@ export interface RepoRef {
   repo: string;
 }
 
-function status(err: unknown): number | undefined {
+/** The HTTP status of an Octokit error, if it has one. */
+export function status(err: unknown): number | undefined {
   return typeof err === 'object' && err !== null && 'status' in err
     ? Number((err as { status: unknown }).status)
     : undefined;

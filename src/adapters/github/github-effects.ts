@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { parseDocument } from 'yaml';
-import { updateInsights } from '../../app/effects.ts';
+import { attemptIsLive, jobOf, updateInsights } from '../../app/effects.ts';
 import type { ReaMetrics } from '../../app/metrics.ts';
 import type { Performer } from '../../app/outbox-worker.ts';
 import { applyEvent, updateOrigin } from '../../app/plan-service.ts';
@@ -139,9 +139,9 @@ export function makeGithubPerformer(deps: GithubDeps): Performer {
     switch (effect.type) {
       case 'dispatch_run':
       case 'retry_run': {
-        const a = attemptOf(plan, effect.runId, effect.attempt);
         // A stale effect (the attempt already ended) or one already done (its run id is known) is dropped.
-        if (!a || (a.status !== 'dispatched' && a.status !== 'running') || a.externalId) return;
+        if (!attemptIsLive(plan, effect.runId, effect.attempt)) return;
+        if (attemptOf(plan, effect.runId, effect.attempt)?.externalId) return;
         const runner = runnerFor(deps, octokit, plan);
         const prev =
           effect.type === 'retry_run' ? attemptOf(plan, effect.runId, effect.previousAttempt) : undefined;
@@ -153,15 +153,7 @@ export function makeGithubPerformer(deps: GithubDeps): Performer {
           externalId = prev.externalId;
           externalAttempt = (prev.externalAttempt ?? 1) + 1;
         } else {
-          ({ externalId } = await runner.dispatch({
-            planId: plan.id,
-            runId: effect.runId,
-            attempt: effect.attempt,
-            overrides: effect.overrides,
-            fidelity: effect.fidelity,
-            seed: effect.seed,
-            idempotencyKey: effect.idempotencyKey,
-          }));
+          ({ externalId } = await runner.dispatch(jobOf(plan.id, effect)));
         }
         if (externalId) {
           await apply(deps, plan.id, {
@@ -180,8 +172,7 @@ export function makeGithubPerformer(deps: GithubDeps): Performer {
         return;
       }
       case 'collect_run': {
-        const a = attemptOf(plan, effect.runId, effect.attempt);
-        if (!a || (a.status !== 'dispatched' && a.status !== 'running')) return;
+        if (!attemptIsLive(plan, effect.runId, effect.attempt)) return;
         const runner = runnerFor(deps, octokit, plan);
         const run = await runner.getRun(effect.externalId);
         if (run?.status !== 'completed') return;

@@ -1,39 +1,24 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTestStore } from '../helpers/db.ts';
+import { type CliSandbox, cliSandbox } from '../helpers/cli-sandbox.ts';
 
 // The acceptance run of the foundation: `rea demo` twice on the real example model. The first plan goes
 // through all three phases with an OOM and a divergence handled by runbooks and confirms an improvement
 // with an interval; the second starts from the first one's insights and does at least as well for less.
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-let dir: string;
-let dbUrl: string | undefined;
-let cleanupDb: (() => Promise<void>) | undefined;
-
+let box: CliSandbox;
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'rea-demo-'));
-  if (process.env.DATABASE_URL) {
-    const t = await openTestStore();
-    dbUrl = t.url;
-    await t.store.close();
-    cleanupDb = t.cleanup;
-  }
+  box = await cliSandbox('rea-demo-');
 });
-afterAll(async () => {
-  await cleanupDb?.();
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => box.cleanup());
 
 function demo(): Promise<{ code: number | null; out: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, REA_DATA_DIR: path.join(dir, '.rea') };
-  delete env.DATABASE_URL;
-  if (dbUrl) env.DATABASE_URL = dbUrl;
+  const env = box.env({ REA_DATA_DIR: path.join(box.dir, '.rea') });
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin/rea.mjs'), 'demo'], { cwd: dir, env });
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/rea.mjs'), 'demo'], { cwd: box.dir, env });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -65,7 +50,7 @@ describe('rea demo', () => {
     expect(first.out).toMatch(/runbook\s+.*loss is (nan|inf).*skipping this configuration as infeasible/);
     const r1 = result(first.out);
     expect(r1.effect).toBeGreaterThan(1);
-    const reports = await readdir(path.join(dir, '.rea', 'reports'));
+    const reports = await readdir(path.join(box.dir, '.rea', 'reports'));
     expect(reports).toHaveLength(1);
 
     const second = await demo();

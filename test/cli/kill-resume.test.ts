@@ -1,12 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/app/ports.ts';
 import type { PhaseName } from '../../src/core/model.ts';
 import { openStore } from '../../src/db/store.ts';
-import { openTestStore } from '../helpers/db.ts';
+import { type CliSandbox, cliSandbox } from '../helpers/cli-sandbox.ts';
 
 // `rea run --local` killed with SIGKILL in the middle of each phase and started again: the plan completes,
 // nothing is lost, and no attempt is executed twice (a lost attempt comes back as a counted retry).
@@ -14,33 +13,14 @@ import { openTestStore } from '../helpers/db.ts';
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const TOY = path.join(ROOT, 'test/fixtures/toy-model');
 
-let dir: string;
-let dbUrl: string | undefined;
-let cleanupDb: (() => Promise<void>) | undefined;
-
+let box: CliSandbox;
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'rea-kill-'));
-  if (process.env.DATABASE_URL) {
-    const t = await openTestStore();
-    dbUrl = t.url;
-    await t.store.close();
-    cleanupDb = t.cleanup;
-  }
+  box = await cliSandbox('rea-kill-');
 });
-afterAll(async () => {
-  await cleanupDb?.();
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => box.cleanup());
 
 function start(): { child: ChildProcess; lines: string[]; exited: Promise<number | null> } {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    REA_DATA_DIR: path.join(dir, 'data'),
-    TOY_LAUNCH_LOG: path.join(dir, 'launches.txt'),
-    TOY_SLEEP_MS: '150',
-  };
-  delete env.DATABASE_URL;
-  if (dbUrl) env.DATABASE_URL = dbUrl;
+  const env = box.env({ TOY_LAUNCH_LOG: path.join(box.dir, 'launches.txt'), TOY_SLEEP_MS: '150' });
   const child = spawn(
     process.execPath,
     [path.join(ROOT, 'bin/rea.mjs'), 'run', '--local', '--dir', TOY, '--yes'],
@@ -90,7 +70,7 @@ async function killDuring(phase: PhaseName): Promise<boolean> {
 }
 
 async function openSame(): Promise<Store> {
-  return openStore({ ...(dbUrl ? { databaseUrl: dbUrl } : {}), dataDir: path.join(dir, 'data') });
+  return openStore({ ...(box.dbUrl ? { databaseUrl: box.dbUrl } : {}), dataDir: path.join(box.dir, 'data') });
 }
 
 describe('kill and resume', () => {
@@ -113,7 +93,7 @@ describe('kill and resume', () => {
       expect(plan.status).toBe('completed');
       expect(plan.winner).toBeDefined();
       for (const r of plan.runs) expect(['succeeded', 'failed']).toContain(r.status);
-      const launches = (await readFile(path.join(dir, 'launches.txt'), 'utf8')).trim().split('\n');
+      const launches = (await readFile(path.join(box.dir, 'launches.txt'), 'utf8')).trim().split('\n');
       // Every launch is a distinct attempt directory: no attempt ran twice.
       expect(new Set(launches).size).toBe(launches.length);
       for (const r of plan.runs) {

@@ -85,6 +85,8 @@ export interface HarnessOptions {
   collaborators?: Record<string, 'admin' | 'write' | 'read'>;
   /** Leave .rea.yml out of the repository (for /rea init). */
   withoutReaYml?: boolean;
+  /** More environment for rea serve (Slack settings). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -127,6 +129,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
       GHE_HOST: emulator.host,
       GHE_PROTOCOL: 'http',
       LOG_LEVEL: 'error',
+      ...opts.env,
     },
     port: 0,
     host: '127.0.0.1',

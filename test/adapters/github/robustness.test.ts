@@ -22,8 +22,15 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function setup(): Promise<{ emulator: GithubEmulator; runner: GithubActionsRunner }> {
-  const emulator = await startGithubEmulator({ appId: 7, webhookSecret: 's', deliverWebhooks: false });
+async function setup(
+  opts: { returnRunDetails?: boolean } = {},
+): Promise<{ emulator: GithubEmulator; runner: GithubActionsRunner }> {
+  const emulator = await startGithubEmulator({
+    appId: 7,
+    webhookSecret: 's',
+    deliverWebhooks: false,
+    ...opts,
+  });
   cleanups.push(() => emulator.close());
   const cfg = parseReaYaml(ONBOARDING_REA_YML);
   if (!cfg.ok) throw new Error('template');
@@ -137,30 +144,8 @@ describe('dispatch', () => {
   });
 
   it('falls back to the title on a server that rejects return_run_details', async () => {
-    const emulator = await startGithubEmulator({
-      appId: 8,
-      webhookSecret: 's',
-      deliverWebhooks: false,
-      returnRunDetails: false,
-    });
-    cleanups.push(() => emulator.close());
-    const cfg = parseReaYaml(ONBOARDING_REA_YML);
-    if (!cfg.ok) throw new Error('template');
-    const info = emulator.addRepo({
-      owner,
-      repo,
-      files: { '.github/workflows/rea-experiment.yml': renderWorkflow(cfg.value) },
-    });
+    const { emulator, runner } = await setup({ returnRunDetails: false });
     emulator.setRunner(async () => ({ conclusion: 'success', stuck: true }));
-    const octokit = new UnthrottledProbotOctokit({
-      auth: { appId: 8, privateKey: emulator.privateKey, installationId: info.installationId },
-      baseUrl: emulator.apiUrl,
-    });
-    const runner = new GithubActionsRunner(
-      octokit as unknown as Octokit,
-      { owner, repo, workflow: 'rea-experiment.yml', ref: 'main' },
-      { findDelayMs: 10 },
-    );
     const { externalId } = await runner.dispatch(job(2));
     expect(externalId).toBeDefined();
     const run = await runner.getRun(externalId!);

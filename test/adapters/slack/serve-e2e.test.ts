@@ -1,14 +1,9 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { renderWorkflow } from '../../../src/adapters/github/workflow-template.ts';
 import { ACTION_IDS } from '../../../src/adapters/slack/blocks.ts';
 import type { Store } from '../../../src/app/ports.ts';
-import { loadModelDir } from '../../../src/config/load.ts';
-import type { PlanState } from '../../../src/core/model.ts';
-import { type ReaServer, startServer } from '../../../src/main.ts';
-import { UnthrottledProbotOctokit } from '../../emulators/github/probot-octokit.ts';
-import { type GithubEmulator, startGithubEmulator } from '../../emulators/github/server.ts';
+import type { ReaServer } from '../../../src/main.ts';
+import type { UnthrottledProbotOctokit } from '../../emulators/github/probot-octokit.ts';
+import type { GithubEmulator } from '../../emulators/github/server.ts';
 import {
   blockActionBody,
   postToBolt,
@@ -16,19 +11,22 @@ import {
   slashCommandBody,
   startSlackEmulator,
 } from '../../emulators/slack/index.ts';
-import { openTestStore } from '../../helpers/db.ts';
-import { toyOutcome } from '../github/harness.ts';
+import {
+  cleanUp,
+  cleanups,
+  harness as githubHarness,
+  onlyPlan,
+  owner,
+  repo,
+  waitFor,
+} from '../github/harness.ts';
 import { buttonsOf } from './helpers.ts';
 
 // `rea serve` with GitHub and Slack together, over HTTP only: `/rea plan` in Slack makes the plan PR on the
 // GitHub emulator and the plan's thread on the Slack emulator; a non-approver's click changes nothing; an
 // approver's click starts it; it runs on emulated runners to the end, and the thread follows.
 
-const TOY = path.resolve(import.meta.dirname, '../../fixtures/toy-model');
-const SECRET = 'e2e-webhook-secret';
 const SLACK_SECRET = 'e2e-slack-signing-secret';
-const owner = 'acme';
-const repo = 'toy-ranker';
 /** The toy `.rea.yml` names no Slack channel, so threads go to REA_SLACK_CHANNEL. */
 const CHANNEL = 'C0EXPERIMENTS';
 /** Where the command is typed: not the plan channel, to show the thread lands in the configured one. */
@@ -42,79 +40,23 @@ interface Harness {
   app: InstanceType<typeof UnthrottledProbotOctokit>;
 }
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
+afterEach(cleanUp);
 
 async function harness(): Promise<Harness> {
-  const github = await startGithubEmulator({ appId: 4242, webhookSecret: SECRET });
-  cleanups.push(() => github.close());
   const slack = await startSlackEmulator();
   cleanups.push(() => slack.close());
-  const loaded = await loadModelDir(TOY);
-  if (!loaded.ok) throw new Error('toy model invalid');
-  const info = github.addRepo({
-    owner,
-    repo,
-    files: {
-      '.rea.yml': readFileSync(path.join(TOY, '.rea.yml'), 'utf8')
-        .replace('baseline_gpu_hours: 0.0005', 'baseline_gpu_hours: 2')
-        .replace('max_gpu_hours: 1', 'max_gpu_hours: 400')
-        .replace('timeout_minutes: 1', 'timeout_minutes: 720')
-        .replace('slack: ["U024BE7LH"]', 'slack: ["U0ALICE"]'),
-      'configs/baseline.yaml': readFileSync(path.join(TOY, 'configs/baseline.yaml'), 'utf8'),
-      'train.mjs': readFileSync(path.join(TOY, 'train.mjs'), 'utf8'),
-      '.github/workflows/rea-experiment.yml': renderWorkflow(loaded.value.config),
-    },
+  const h = await githubHarness({
+    // Alice approves in Slack; the plan's thread goes to REA_SLACK_CHANNEL.
+    reaYml: (t) => t.replace('slack: ["U024BE7LH"]', 'slack: ["U0ALICE"]'),
     collaborators: { alice: 'write' },
-  });
-  github.setRunner(async (run) => toyOutcome(run));
-  const t = await openTestStore();
-  cleanups.push(() => t.cleanup());
-  const rea = await startServer({
     env: {
-      APP_ID: '4242',
-      PRIVATE_KEY: github.privateKey,
-      WEBHOOK_SECRET: SECRET,
-      GHE_HOST: github.host,
-      GHE_PROTOCOL: 'http',
-      LOG_LEVEL: 'error',
       SLACK_BOT_TOKEN: slack.token,
       SLACK_SIGNING_SECRET: SLACK_SECRET,
       SLACK_API_URL: slack.apiUrl,
       REA_SLACK_CHANNEL: CHANNEL,
     },
-    port: 0,
-    host: '127.0.0.1',
-    store: t.store,
-    outboxIntervalMs: 40,
-    reconcileIntervalMs: 60_000,
-    findDelayMs: 20,
-    Octokit: UnthrottledProbotOctokit,
   });
-  cleanups.push(() => rea.close());
-  github.webhookUrl = `${rea.url}/api/github/webhooks`;
-  const app = new UnthrottledProbotOctokit({
-    auth: { appId: 4242, privateKey: github.privateKey, installationId: info.installationId },
-    baseUrl: github.apiUrl,
-  });
-  return { github, slack, rea, store: t.store, app };
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function onlyPlan(store: Store): Promise<PlanState | undefined> {
-  const [s] = await store.listPlans();
-  return s ? store.getPlan(s.id) : undefined;
+  return { github: h.emulator, slack, rea: h.rea, store: h.store, app: h.app };
 }
 
 describe('rea serve with GitHub and Slack', () => {

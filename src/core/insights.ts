@@ -14,6 +14,7 @@ interface Acc {
   changeKey: string;
   overrides: InsightRow['overrides'];
   title: string;
+  baselineKey: string;
   fidelity: number;
   diffs: number[];
   noise: NoiseEstimate[];
@@ -38,7 +39,9 @@ export function computeInsights(plans: readonly PlanState[], now: string): Insig
       if (c.id === BASELINE_ID) continue;
       const v = plan.verdicts.find((x) => x.candidateId === c.id);
       if (!v) continue;
-      const key = `${overridesKey(c.overrides)}|${v.fidelity}`;
+      // Effects are relative to a baseline: after a promotion the new baseline starts a new reference.
+      const baselineKey = overridesKey(plan.baseline);
+      const key = `${baselineKey}|${overridesKey(c.overrides)}|${v.fidelity}`;
       let a = acc.get(key);
       if (!a) {
         a = {
@@ -47,6 +50,7 @@ export function computeInsights(plans: readonly PlanState[], now: string): Insig
           changeKey: overridesKey(c.overrides),
           overrides: c.overrides,
           title: describeChange(plan.baseline, c.overrides),
+          baselineKey,
           fidelity: v.fidelity,
           diffs: [],
           noise: [],
@@ -72,7 +76,7 @@ export function computeInsights(plans: readonly PlanState[], now: string): Insig
       if (v.verdict === 'veto') a.vetoes.push(`${v.reason} (plan ${plan.id})`);
       if (c.adjustedFrom) {
         // The configuration as proposed could not run; that is an insight of its own.
-        const k = `${overridesKey(c.adjustedFrom.overrides)}|${v.fidelity}`;
+        const k = `${baselineKey}|${overridesKey(c.adjustedFrom.overrides)}|${v.fidelity}`;
         const orig = acc.get(k) ?? {
           ...a,
           changeKey: overridesKey(c.adjustedFrom.overrides),
@@ -122,6 +126,9 @@ export function computeInsights(plans: readonly PlanState[], now: string): Insig
       changeKey: a.changeKey,
       overrides: a.overrides,
       title: a.title,
+      baselineKey: a.baselineKey,
+      rationale: '',
+      links: [],
       fidelity: a.fidelity,
       meanEffect: n > 0 ? est.mean : 0,
       lo: n > 0 ? clamp(est.lo) : 0,

@@ -18,8 +18,16 @@ export interface Hypothesis {
   source: HypothesisSourceName;
   /** Which agent produced it inside its source: 'offline', 'insights', 'claude:<model>'. */
   agent: string;
-  kind: 'config';
+  /**
+   * 'config' changes knob values only; 'code' also applies `patch` (a unified diff to `editable` paths),
+   * which runs only on its own branch (or a scratch copy locally) after the plan was approved.
+   */
+  kind: 'config' | 'code';
   overrides: KnobValues;
+  /** The unified diff of a code hypothesis, validated to apply cleanly and to touch only editable files. */
+  patch?: string;
+  /** Files the patch changes (repo-relative). */
+  files?: string[];
   /** Prior expected relative improvement of the primary metric (positive is better). */
   expectedEffect: number;
   risk: 'low' | 'medium' | 'high';
@@ -32,6 +40,17 @@ export interface RejectedHypothesis {
   agent: string;
   overrides: KnobValues;
   reason: string;
+}
+
+/** Tokens and dollars one research-agent call cost, recorded on the plan that asked for it. */
+export interface LlmUsage {
+  agent: string;
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  usd: number;
 }
 
 /** A configuration the plan measures: the baseline, one hypothesis, a combination or a refinement. */
@@ -250,6 +269,8 @@ export interface PlanState {
   baseline: KnobValues;
   hypotheses: Hypothesis[];
   rejected: RejectedHypothesis[];
+  /** What the research agents cost to make this plan (absent on plans made before it was recorded). */
+  llmUsage?: LlmUsage[];
   candidates: Candidate[];
   runs: Run[];
   verdicts: Verdict[];
@@ -413,6 +434,12 @@ export interface InsightRow {
   changeKey: string;
   overrides: KnobValues;
   title: string;
+  /** The baseline the effect is relative to (its override key); a promoted baseline starts a new reference. */
+  baselineKey: string;
+  /** Why the change was tried: the rationales of the hypotheses behind it (searched with the title). */
+  rationale: string;
+  /** Evidence people can open: plan PRs, experiment PRs, reports. */
+  links: string[];
   fidelity: number;
   /** Pooled relative effect (positive is better) and its 95% interval. */
   meanEffect: number;

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import {
   bigint,
   bigserial,
@@ -191,6 +192,12 @@ export const insights = pgTable(
     tags: text('tags').array().notNull(),
     overrides: jsonb('overrides').$type<KnobValues>().notNull(),
     title: text('title').notNull(),
+    /** Identifies the baseline config the effect was measured against; a promotion starts a new reference. */
+    baselineKey: text('baseline_key').notNull().default(''),
+    /** Why the change was tried (the hypotheses' rationales), searchable with the title and knob names. */
+    rationale: text('rationale').notNull().default(''),
+    /** Evidence people can open: plan PRs, experiment PRs, reports. */
+    links: jsonb('links').$type<string[]>().notNull().default([]),
     meanEffect: doublePrecision('mean_effect').notNull(),
     lo: doublePrecision('lo').notNull(),
     hi: doublePrecision('hi').notNull(),
@@ -205,8 +212,28 @@ export const insights = pgTable(
     updatedAt: ts('updated_at').notNull(),
   },
   (t) => [
-    primaryKey({ columns: [t.model, t.changeKey, t.fidelity] }),
+    primaryKey({ columns: [t.model, t.baselineKey, t.changeKey, t.fidelity] }),
     // Tag overlap (&&) finds insights of sibling models.
     index('insights_tags_idx').using('gin', t.tags),
+    // Full-text search over what people ask about: titles, rationales, the changed knobs and values.
+    index('insights_search_idx').using(
+      'gin',
+      sql`to_tsvector('english', ${t.title} || ' ' || ${t.rationale} || ' ' || ${t.changeKey})`,
+    ),
   ],
+);
+
+/** One row per (Slack channel, week) whose digest was sent: with an advisory lock, makes sending once-only. */
+export const digestsSent = pgTable(
+  'digests_sent',
+  {
+    channel: text('channel').notNull(),
+    /** Start of the digest's week (ISO date of its Monday in the digest time zone). */
+    week: text('week').notNull(),
+    sentAt: ts('sent_at').notNull(),
+    /** Which replica sent it and the Slack message ts, for people debugging a digest. */
+    sentBy: text('sent_by').notNull(),
+    messageTs: text('message_ts'),
+  },
+  (t) => [primaryKey({ columns: [t.channel, t.week] })],
 );

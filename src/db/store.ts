@@ -257,6 +257,9 @@ export class PostgresStore implements Store {
       changeKey: r.changeKey,
       overrides: r.overrides,
       title: r.title,
+      baselineKey: r.baselineKey,
+      rationale: r.rationale,
+      links: r.links,
       fidelity: r.fidelity,
       meanEffect: r.meanEffect,
       lo: r.lo,
@@ -427,6 +430,9 @@ class PostgresStoreTx implements StoreTx {
       tags: r.tags,
       overrides: r.overrides,
       title: r.title,
+      baselineKey: r.baselineKey,
+      rationale: r.rationale,
+      links: r.links,
       meanEffect: r.meanEffect,
       lo: r.lo,
       hi: r.hi,
@@ -444,6 +450,8 @@ class PostgresStoreTx implements StoreTx {
       tags: excluded(insights.tags),
       overrides: excluded(insights.overrides),
       title: excluded(insights.title),
+      rationale: excluded(insights.rationale),
+      links: excluded(insights.links),
       meanEffect: excluded(insights.meanEffect),
       lo: excluded(insights.lo),
       hi: excluded(insights.hi),
@@ -461,7 +469,10 @@ class PostgresStoreTx implements StoreTx {
       this.tx
         .insert(insights)
         .values(chunk)
-        .onConflictDoUpdate({ target: [insights.model, insights.changeKey, insights.fidelity], set }),
+        .onConflictDoUpdate({
+          target: [insights.model, insights.baselineKey, insights.changeKey, insights.fidelity],
+          set,
+        }),
     );
   }
 }

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { App, type Logger as BoltLogger, HTTPReceiver, LogLevel, webApi } from '@slack/bolt';
 import cron from 'node-cron';
@@ -10,8 +11,10 @@ import { makeGithubPerformer } from './adapters/github/github-effects.ts';
 import { reconcileGithub } from './adapters/github/reconciler.ts';
 import { OfflineResearchAgent } from './adapters/llm/offline-research-agent.ts';
 import { registerSlackHandlers } from './adapters/slack/app.ts';
+import { SlackDigestPoster } from './adapters/slack/digest-poster.ts';
 import { SlackChat } from './adapters/slack/slack-chat.ts';
 import { makeSlackDeps } from './adapters/slack/slack-use-cases.ts';
+import { DigestScheduler, digestScheduleFromEnv } from './app/digest-service.ts';
 import { makeLogger } from './app/logger.ts';
 import { makeMetrics } from './app/metrics.ts';
 import { drainOutbox, type Performer } from './app/outbox-worker.ts';
@@ -30,6 +33,8 @@ export interface ReaServer {
   url: string;
   store: Store;
   log: Logger;
+  /** The weekly digest's scheduler, when Slack is configured (tests call its tick with a moved clock). */
+  digests?: DigestScheduler;
   /** Runs the outbox and the reconciler once, now (tests use it instead of waiting for timers). */
   tick(): Promise<void>;
   close(): Promise<void>;
@@ -104,6 +109,8 @@ export async function startServer(opts: ServeOptions): Promise<ReaServer> {
   const { env } = opts;
   const log = makeLogger('info');
   const now = opts.now ?? (() => new Date());
+  // Checked first: a bad schedule or time zone fails start-up with a message naming the variable.
+  const digestSchedule = digestScheduleFromEnv(env);
   const privateKey =
     env.PRIVATE_KEY ??
     (env.PRIVATE_KEY_PATH ? (await import('node:fs')).readFileSync(env.PRIVATE_KEY_PATH, 'utf8') : undefined);
@@ -145,7 +152,7 @@ export async function startServer(opts: ServeOptions): Promise<ReaServer> {
   const githubPerform = makeGithubPerformer(deps);
 
   // Slack, when its bot token and signing secret are set: Bolt's HTTP receiver behind this server.
-  let slack: { receiver?: HTTPReceiver; app: App; chat: SlackChat } | undefined;
+  let slack: { receiver?: HTTPReceiver; app: App; chat: SlackChat; digests: DigestScheduler } | undefined;
   if (env.SLACK_BOT_TOKEN && env.SLACK_SIGNING_SECRET) {
     const boltLog = boltLogger(log);
     const slackApi = env.SLACK_API_URL ? { slackApiUrl: env.SLACK_API_URL } : {};
@@ -168,6 +175,16 @@ export async function startServer(opts: ServeOptions): Promise<ReaServer> {
           logger: boltLog,
           clientOptions: { ...slackApi },
         });
+    // The outbox's own client: no retries and no waiting out rate limits, so that a slow Slack never holds
+    // the worker; a failed effect is retried by the outbox with backoff. The digest posts through it too: a
+    // client retrying on its own could post a digest twice.
+    const outboxClient = new webApi.WebClient(env.SLACK_BOT_TOKEN, {
+      ...slackApi,
+      logger: boltLog,
+      retryConfig: { retries: 0 },
+      rejectRateLimitedCalls: true,
+    });
+    const digestPoster = new SlackDigestPoster(outboxClient, log);
     registerSlackHandlers(
       app,
       makeSlackDeps({
@@ -175,22 +192,23 @@ export async function startServer(opts: ServeOptions): Promise<ReaServer> {
         appOctokit: async () => (await probot.auth()) as unknown as Octokit,
         client: app.client,
         ...(env.REA_SLACK_CHANNEL ? { defaultChannel: env.REA_SLACK_CHANNEL } : {}),
+        digests: { poster: digestPoster, timeZone: digestSchedule.timeZone },
         log,
       }),
     );
-    // The outbox's own client: no retries and no waiting out rate limits, so that a slow Slack never holds
-    // the worker; a failed effect is retried by the outbox with backoff.
-    const outboxClient = new webApi.WebClient(env.SLACK_BOT_TOKEN, {
-      ...slackApi,
-      logger: boltLog,
-      retryConfig: { retries: 0 },
-      rejectRateLimitedCalls: true,
+    const digests = new DigestScheduler({
+      store,
+      poster: digestPoster,
+      schedule: digestSchedule,
+      now,
+      log,
+      replicaId: `${hostname()}:${process.pid}`,
     });
     const chat = new SlackChat(outboxClient, {
       onParentPosted: (planId, channel, ts) => updateSlackThread(store, planId, { channel, ts }),
       ...(env.GHE_HOST ? { githubUrl: `${env.GHE_PROTOCOL ?? 'https'}://${env.GHE_HOST}` } : {}),
     });
-    slack = { ...(receiver ? { receiver } : {}), app, chat };
+    slack = { ...(receiver ? { receiver } : {}), app, chat, digests };
     if (!receiver) await app.start();
   }
 
@@ -290,12 +308,17 @@ export async function startServer(opts: ServeOptions): Promise<ReaServer> {
         })
       : undefined;
   void reconcile();
+  // The weekly digest (Slack only): its cron job, and the catch-up of a digest missed while no replica ran.
+  const digestStart = slack?.digests
+    .start()
+    .catch((err) => log.error({ err: String(err) }, 'digest catch-up failed'));
   log.info({ url }, 'rea serve listening');
   return {
     server,
     url,
     store,
     log,
+    ...(slack ? { digests: slack.digests } : {}),
     tick: async () => {
       await drain();
       await reconcile();
@@ -308,6 +331,8 @@ export async function startServer(opts: ServeOptions): Promise<ReaServer> {
       clearInterval(outboxTimer);
       clearInterval(reconcileTimer);
       await reconcileCron?.stop();
+      await digestStart;
+      await slack?.digests.stop();
       await draining;
       await new Promise<void>((resolve) => server.close(() => resolve()));
       if (slack && !slack.receiver) await slack.app.stop();

@@ -103,6 +103,16 @@ export interface PlanSummary {
   updatedAt: string;
 }
 
+/** A weekly digest claimed or sent for a channel; messageTs is unset while it is being sent (or was lost). */
+export interface DigestRecord {
+  channel: string;
+  /** The ISO date of the week's Monday in the digest time zone. */
+  week: string;
+  sentAt: string;
+  sentBy: string;
+  messageTs?: string;
+}
+
 /** Operations inside one database transaction. The plan row is locked by loadPlanForUpdate. */
 export interface StoreTx {
   loadPlanForUpdate(planId: string): Promise<PlanState | undefined>;
@@ -132,6 +142,19 @@ export interface Store {
   costSamples(model: string, limit?: number): Promise<CostSample[]>;
   /** Insights of this model and of models sharing any of the tags. */
   listInsights(model: string, tags: string[]): Promise<InsightRow[]>;
+  /** Whole states of the plans still open or changed at or after `since` (newest first). */
+  listPlanStates(filter: { since: Date }): Promise<PlanState[]>;
+  /**
+   * Claims the digest of (channel, week) for `by`: in one short transaction under a Postgres advisory lock on
+   * the pair, records it as being sent. True when this caller now owns the send; false when any replica
+   * claimed or sent it before (replicas racing for it serialise on the lock and only the first wins).
+   */
+  claimDigest(channel: string, week: string, by: string, at: Date): Promise<boolean>;
+  /** Records the Slack message of a claimed digest. */
+  confirmDigest(channel: string, week: string, messageTs: string): Promise<void>;
+  /** Gives up a claim that was not sent (Slack refused), so that a later tick tries again. */
+  releaseDigest(channel: string, week: string, by: string): Promise<void>;
+  listDigests(): Promise<DigestRecord[]>;
   /** Records a webhook delivery; false when it was already recorded (a duplicate). */
   recordDelivery(deliveryId: string, source: string, receivedAt: Date): Promise<boolean>;
   close(): Promise<void>;

@@ -9,6 +9,7 @@ import {
   desc,
   eq,
   gt,
+  gte,
   inArray,
   isNull,
   lt,
@@ -21,7 +22,15 @@ import type { PgColumn, PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
-import type { InsightRow, InsightStatus, OutboxItem, PlanSummary, Store, StoreTx } from '../app/ports.ts';
+import type {
+  DigestRecord,
+  InsightRow,
+  InsightStatus,
+  OutboxItem,
+  PlanSummary,
+  Store,
+  StoreTx,
+} from '../app/ports.ts';
 import {
   type CostSample,
   type Effect,
@@ -34,6 +43,7 @@ import { migratePglite, migratePostgres } from './migrate.ts';
 import {
   approvals,
   attempts,
+  digestsSent,
   events,
   hypotheses,
   insights,
@@ -94,6 +104,9 @@ async function insertChunked<T>(rows: T[], insert: (chunk: T[]) => Promise<unkno
     await insert(rows.slice(i, i + CHUNK_ROWS));
   }
 }
+
+/** First key of the two-int advisory locks rea takes for digests (the second is a hash of channel and week). */
+const DIGEST_LOCK_CLASS = 0x7265_6164; // 'read'
 
 const toDate = (iso: string | undefined): Date | null => (iso === undefined ? null : new Date(iso));
 
@@ -273,6 +286,67 @@ export class PostgresStore implements Store {
       sum: r.sum,
       sumSq: r.sumSq,
       updatedAt: r.updatedAt.toISOString(),
+    }));
+  }
+
+  async listPlanStates(filter: { since: Date }): Promise<PlanState[]> {
+    const open: PlanState['status'][] = ['awaiting_approval', 'running', 'paused'];
+    const rows = await this.db
+      .select({ state: plans.state })
+      .from(plans)
+      .where(or(inArray(plans.status, open), gte(plans.updatedAt, filter.since)))
+      .orderBy(desc(plans.createdAt), desc(plans.id));
+    return rows.map((r) => fromJsonSafe<PlanState>(r.state));
+  }
+
+  claimDigest(channel: string, week: string, by: string, at: Date): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      // The transaction-scoped lock serialises replicas claiming the same digest and is released at commit,
+      // so no connection keeps it while Slack is called; the primary key makes a second claim impossible
+      // even without it. hashtext is PostgreSQL's own (stable) string hash, present on PGlite too.
+      await tx.execute(
+        sql`select pg_advisory_xact_lock(${DIGEST_LOCK_CLASS}, hashtext(${channel} || '/' || ${week}))`,
+      );
+      const inserted = await tx
+        .insert(digestsSent)
+        .values({ channel, week, sentAt: at, sentBy: by, messageTs: null })
+        .onConflictDoNothing()
+        .returning({ channel: digestsSent.channel });
+      return inserted.length > 0;
+    });
+  }
+
+  async confirmDigest(channel: string, week: string, messageTs: string): Promise<void> {
+    await this.db
+      .update(digestsSent)
+      .set({ messageTs })
+      .where(and(eq(digestsSent.channel, channel), eq(digestsSent.week, week)));
+  }
+
+  async releaseDigest(channel: string, week: string, by: string): Promise<void> {
+    await this.db
+      .delete(digestsSent)
+      .where(
+        and(
+          eq(digestsSent.channel, channel),
+          eq(digestsSent.week, week),
+          eq(digestsSent.sentBy, by),
+          isNull(digestsSent.messageTs),
+        ),
+      );
+  }
+
+  async listDigests(): Promise<DigestRecord[]> {
+    const rows = await this.db
+      .select()
+      .from(digestsSent)
+      .orderBy(asc(digestsSent.week), asc(digestsSent.channel));
+    return rows.map((r) => ({
+      channel: r.channel,
+      week: r.week,
+      sentAt: r.sentAt.toISOString(),
+      sentBy: r.sentBy,
+      ...(r.messageTs ? { messageTs: r.messageTs } : {}),
     }));
   }
 

@@ -1,5 +1,7 @@
 import type { webApi } from '@slack/bolt';
 import type { Logger } from 'pino';
+import { renderDigestMarkdown } from '../../app/digest-render.ts';
+import { currentDigest, type DigestPoster } from '../../app/digest-service.ts';
 import { applyEvent } from '../../app/plan-service.ts';
 import { pct } from '../../core/analysis.ts';
 import { fmtHours, spentGpuHours } from '../../core/decide.ts';
@@ -20,6 +22,8 @@ export interface SlackUseCaseDeps {
   client: Pick<webApi.WebClient, 'usergroups'>;
   /** `REA_SLACK_CHANNEL`: the channel for plan threads when `.rea.yml` names none. */
   defaultChannel?: string;
+  /** The weekly digest: how to post one, and the time zone its weeks are counted in. */
+  digests?: { poster: DigestPoster; timeZone: string };
   log: Logger;
 }
 
@@ -203,8 +207,17 @@ export function makeSlackDeps(deps: SlackUseCaseDeps): SlackDeps {
       return lines.join('\n');
     },
 
-    async digest(_channel, _now) {
-      return 'The weekly digest is not available yet: rea does not build it so far (it comes with the knowledge-flow work). `/rea insights <owner/repo>` shows what rea knows about a model today.';
+    async digest(channel, now) {
+      const timeZone = deps.digests?.timeZone ?? 'UTC';
+      const digest = await currentDigest(store, channel, github.now(), timeZone);
+      if (digest.plansInWeek === 0 && digest.running.length + digest.awaitingApproval.length === 0)
+        return `No plan has its thread in <#${channel}> this week, so there is no digest for it. Plans post to the channel named in .rea.yml (slack.channel) or REA_SLACK_CHANNEL.`;
+      if (!now) return renderDigestMarkdown(digest);
+      if (!deps.digests) return 'Posting digests needs the Slack bot client; this server has none.';
+      // On demand, not the weekly send: it is not recorded in digests_sent, so Monday's digest still goes out.
+      const { ts } = await deps.digests.poster.post(channel, digest);
+      log.info({ channel, week: digest.week.key, ts }, 'digest posted on demand');
+      return `Posted this week's digest (so far) to <#${channel}>.`;
     },
   };
 }

@@ -65,20 +65,22 @@ export function awaitingLine(p: DigestPlanLine): string {
   return `${p.model}, plan ${p.planId}: asks for ${fmtHours(p.budgetGpuHours)} GPU-hours, estimated ${fmtUsd(p.estimateUsd.p50)} p50 / ${fmtUsd(p.estimateUsd.p90)} p90; ${p.goal}`;
 }
 
+const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+
 export function insightLine(i: DigestInsight): string {
-  return `${i.model}: ${i.title}, ${pct(i.meanEffect)} [${pct(i.lo)}, ${pct(i.hi)}] (${i.nRuns} runs, ${i.nPlans} plan${i.nPlans === 1 ? '' : 's'}, fidelity ${i.fidelity})`;
+  return `${i.model}: ${i.title}, ${pct(i.meanEffect)} [${pct(i.lo)}, ${pct(i.hi)}] (${count(i.nRuns, 'run')}, ${count(i.nPlans, 'plan')}, fidelity ${i.fidelity})`;
 }
 
 export function deadEndLine(i: DigestInsight): string {
   const effect =
     i.status === 'infeasible' ? 'could not run' : `${pct(i.meanEffect)} [${pct(i.lo)}, ${pct(i.hi)}]`;
-  return `${i.model}: ${i.title}, ${i.status} (${effect}, ${i.nRuns} runs): ${i.reason}`;
+  return `${i.model}: ${i.title}, ${i.status} (${effect}, ${count(i.nRuns, 'run')}): ${i.reason}`;
 }
 
 export function spendLines(d: Digest): string[] {
   const s = d.spend;
   const lines = [
-    `This week: ${fmtHours(s.gpuHours)} GPU-hours (${fmtUsd(s.usd)}) over ${s.attempts} attempts, ${s.failedAttempts} failed${s.llmUsd > 0 ? `; research agents ${fmtUsd(s.llmUsd)}` : ''}.`,
+    `This week: ${fmtHours(s.gpuHours)} GPU-hours (${fmtUsd(s.usd)}) over ${count(s.attempts, 'attempt')}, ${s.failedAttempts} failed${s.llmUsd > 0 ? `; research agents ${fmtUsd(s.llmUsd)}` : ''}.`,
     `Open plans: ${fmtHours(s.openSpentGpuHours)} of ${fmtHours(s.openApprovedGpuHours)} approved GPU-hours spent (${fmtUsd(s.openSpentUsd)} of ${fmtUsd(s.openApprovedUsd)}).`,
     d.usdPerPoint !== undefined
       ? `${fmtUsd(d.usdPerPoint)} per 1% gained: the week's ${fmtUsd(s.usd + s.llmUsd)} (dead ends included) over ${d.pointsGained.toFixed(2)} points of confirmed improvement.`

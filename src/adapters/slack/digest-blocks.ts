@@ -55,7 +55,8 @@ export interface DigestBlocksOptions {
 export function digestMessage(d: Digest, opts: DigestBlocksOptions = {}): SlackMessage {
   const hint = opts.fullDigestHint ?? '`rea digest` on the server';
   const more = (what: string) => (n: number) => `_… and ${n} more ${what}: see ${hint}._`;
-  const l = (s: string) => esc(s);
+  // Changes read better with an arrow in Slack; core writes `a -> b` for plain-text surfaces.
+  const l = (s: string) => esc(s.replace(/ -> /g, ' → '));
   const blocks: Block[] = [
     {
       type: 'header',
@@ -64,7 +65,7 @@ export function digestMessage(d: Digest, opts: DigestBlocksOptions = {}): SlackM
     section(`*${l(digestHeadline(d))}*`),
     listSection(
       ':trophy: *Wins and promotions*',
-      d.wins.map((w) => l(winLine(w)).replace(/ -> /g, ' → ')),
+      d.wins.map((w) => l(winLine(w))),
       'No plan finished with a winner.',
       more('wins'),
     ),

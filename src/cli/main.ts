@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerBenchDigest } from './bench-digest.ts';
 import { UsageError } from './context.ts';
 import { registerDemo } from './demo.ts';
 import { registerDigest } from './digest.ts';
@@ -20,6 +21,7 @@ registerValidate(program);
 registerRunbooks(program);
 registerServe(program);
 registerDigest(program);
+registerBenchDigest(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof UsageError) {

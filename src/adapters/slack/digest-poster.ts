@@ -1,6 +1,5 @@
 import type { webApi } from '@slack/bolt';
 import type { Logger } from 'pino';
-import { renderDigestChart } from '../../app/charts/digest-chart.ts';
 import { digestTitle } from '../../app/digest-render.ts';
 import { DigestNotPosted, type DigestPoster } from '../../app/digest-service.ts';
 import type { Digest } from '../../core/digest.ts';
@@ -22,6 +21,8 @@ export class SlackDigestPoster implements DigestPoster {
     let png: Buffer;
     try {
       message = digestMessage(digest);
+      // Chart.js and the canvas load on first use, not when `rea serve` starts.
+      const { renderDigestChart } = await import('../../app/charts/digest-chart.ts');
       png = await renderDigestChart(digest);
     } catch (err) {
       throw new DigestNotPosted(`rendering the digest failed: ${String(err)}`);

@@ -103,4 +103,12 @@ describe('/rea digest', () => {
     expect(JSON.stringify(reply.body)).toContain('ctr-b00001');
     expect(slack.messages.length).toBe(before);
   });
+
+  it('says so, and posts nothing, in a channel that has no plan threads', async () => {
+    const before = slack.messages.length;
+    await slash('digest now', 'C0EMPTY');
+    const reply = await slack.waitFor(() => slack.responses[2], 10_000);
+    expect(JSON.stringify(reply.body)).toContain('No plan has its thread in');
+    expect(slack.messages.length).toBe(before);
+  });
 });

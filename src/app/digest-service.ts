@@ -53,6 +53,11 @@ export function digestScheduleFromEnv(env: NodeJS.ProcessEnv): DigestSchedule {
   return { cron: expr, timeZone };
 }
 
+/** The minutes the expression's minute field allows (node-cron's parser). */
+function minuteField(expr: string): number[] {
+  return cron.parse(expr).minute;
+}
+
 /** node-cron's own matcher for the schedule (in its time zone), without starting anything. */
 export function scheduleMatcher(schedule: DigestSchedule): (at: Date) => boolean {
   const task = cron.createTask(schedule.cron, () => {}, { timezone: schedule.timeZone });
@@ -78,7 +83,7 @@ export function dueDigest(
   schedule: DigestSchedule,
   matches = scheduleMatcher(schedule),
 ): DueDigests | undefined {
-  const at = latestScheduled(now.getTime(), matches);
+  const at = latestScheduled(now.getTime(), matches, undefined, minuteField(schedule.cron));
   if (at === undefined) return undefined;
   return { scheduledAt: new Date(at).toISOString(), week: reportedWeek(at, schedule.timeZone) };
 }

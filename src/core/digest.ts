@@ -149,15 +149,25 @@ export function reportedWeek(scheduledAt: string | number, timeZone: string): Di
  * The most recent instant <= `now` (whole minutes) that `matches`, looking back at most `lookbackMinutes`;
  * undefined when none. `matches` is the cron expression's own matcher (node-cron), passed in so this stays
  * pure: stepping back minute by minute is exact for any expression, whatever its fields and time zone.
+ * `localMinutes` (the expression's minute field) skips minutes that cannot match without asking the matcher:
+ * every time zone in use today is offset from UTC by a multiple of 15 minutes, so a local minute m can only
+ * fall on UTC minutes m, m-15, m-30 and m-45 (mod 60).
  */
 export function latestScheduled(
   now: number,
   matches: (at: Date) => boolean,
   lookbackMinutes = 8 * 24 * 60,
+  localMinutes?: readonly number[],
 ): number | undefined {
+  let possible: boolean[] | undefined;
+  if (localMinutes && localMinutes.length < 60) {
+    possible = Array.from({ length: 60 }, () => false);
+    for (const m of localMinutes) for (const o of [0, 15, 30, 45]) possible[(m - o + 60) % 60] = true;
+  }
   const first = Math.floor(now / 60_000) * 60_000;
   for (let i = 0; i <= lookbackMinutes; i++) {
     const t = first - i * 60_000;
+    if (possible && !possible[Math.floor(t / 60_000) % 60]) continue;
     if (matches(new Date(t))) return t;
   }
   return undefined;

@@ -58,6 +58,15 @@ describe('the digest schedule', () => {
     // The Monday after the clocks went back (25 October): the week reported was 169 hours long.
     const due = dueDigest(new Date('2026-10-26T08:00:00Z'), paris)!;
     expect(due.week).toMatchObject({ start: '2026-10-18T22:00:00.000Z', end: '2026-10-25T23:00:00.000Z' });
+    // Zones offset by 30 and 45 minutes: the minute prefilter must not skip their minutes.
+    const kathmandu: DigestSchedule = { cron: '30 9 * * 1', timeZone: 'Asia/Kathmandu' };
+    expect(dueDigest(new Date('2026-11-23T03:45:00Z'), kathmandu)?.scheduledAt).toBe(
+      '2026-11-23T03:45:00.000Z',
+    );
+    const kolkata: DigestSchedule = { cron: '15 9 * * 1', timeZone: 'Asia/Kolkata' };
+    expect(dueDigest(new Date('2026-11-23T03:44:59Z'), kolkata)?.scheduledAt).toBe(
+      '2026-11-16T03:45:00.000Z',
+    );
     const friday: DigestSchedule = { cron: '30 17 * * 5', timeZone: 'America/New_York' };
     expect(dueDigest(new Date('2026-11-27T22:30:00Z'), friday)?.scheduledAt).toBe('2026-11-27T22:30:00.000Z');
     expect(dueDigest(new Date('2026-11-27T22:29:00Z'), friday)?.scheduledAt).toBe('2026-11-20T22:30:00.000Z');

@@ -88,7 +88,10 @@ export function dueDigest(
   return { scheduledAt: new Date(at).toISOString(), week: reportedWeek(at, schedule.timeZone) };
 }
 
-/** What a digest needs from the store for one week: the plans of its eight weeks and their insights. */
+/**
+ * What a digest needs from the store for one week: the plans of its eight weeks (for the chart) and the
+ * insights of their models updated during the week (the only ones a digest shows).
+ */
 export async function loadDigestInputs(
   store: Store,
   week: DigestWeek,
@@ -96,12 +99,8 @@ export async function loadDigestInputs(
 ): Promise<{ plans: PlanState[]; insights: InsightRow[] }> {
   const since = new Date(weekBefore(week, weeks - 1).start);
   const plans = await store.listPlanStates({ since });
-  const models = new Map<string, string>();
-  for (const p of plans) models.set(p.spec.model, p.spec.model);
-  const insights: InsightRow[] = [];
-  for (const model of models.keys()) {
-    for (const r of await store.listInsights(model, [])) if (r.model === model) insights.push(r);
-  }
+  const models = [...new Set(plans.map((p) => p.spec.model))].sort();
+  const insights = await store.listInsightsUpdated(models, new Date(week.start), new Date(week.end));
   return { plans, insights };
 }
 

@@ -142,6 +142,8 @@ export interface Store {
   costSamples(model: string, limit?: number): Promise<CostSample[]>;
   /** Insights of this model and of models sharing any of the tags. */
   listInsights(model: string, tags: string[]): Promise<InsightRow[]>;
+  /** Insights of these models last updated in [from, to) (the digest's week), whatever their tags. */
+  listInsightsUpdated(models: string[], from: Date, to: Date): Promise<InsightRow[]>;
   /** Whole states of the plans still open or changed at or after `since` (newest first). */
   listPlanStates(filter: { since: Date }): Promise<PlanState[]>;
   /**

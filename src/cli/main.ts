@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { UsageError } from './context.ts';
 import { registerDemo } from './demo.ts';
+import { registerInsights } from './insights.ts';
 import { registerPlan } from './plan.ts';
 import { registerRun } from './run.ts';
 import { registerRunbooks } from './runbooks.ts';
@@ -18,6 +19,7 @@ registerStatus(program);
 registerValidate(program);
 registerRunbooks(program);
 registerServe(program);
+registerInsights(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof UsageError) {

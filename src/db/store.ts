@@ -303,14 +303,23 @@ export class PostgresStore implements Store {
     }
     if (q.tags && q.tags.length > 0) scope.push(arrayOverlaps(insights.tags, q.tags));
     if (scope.length > 0) where.push(or(...scope)!);
-    const text = q.text?.trim() ?? '';
+    let text = q.text?.trim() ?? '';
+    const query = sql`websearch_to_tsquery('english', ${text})`;
+    if (text !== '') {
+      // Text of stop words only has no lexemes; it then filters nothing rather than hiding everything.
+      // Asked apart, so that the match below stays a plain `@@` the GIN index can serve.
+      // (With no insight at all there is nothing to find either way.)
+      const probe = await this.db
+        .select({ n: sql<number>`numnode(${query})`.mapWith(Number) })
+        .from(insights)
+        .limit(1);
+      if ((probe[0]?.n ?? 0) === 0) text = '';
+    }
     // The expression is the one the GIN index is built on (migration 0002), so the index serves the match.
     // The english parser splits knob names at '_' into adjacent words (learning_rate -> learn <-> rate),
     // so `learning_rate`, `learning rate` and `learning_rate=0.02` all find a change of that knob.
     const vector = sql`to_tsvector('english', ${insights.title} || ' ' || ${insights.rationale} || ' ' || ${insights.changeKey})`;
-    const query = sql`websearch_to_tsquery('english', ${text})`;
-    // Text of stop words only has no lexemes; it then filters nothing rather than hiding everything.
-    if (text !== '') where.push(sql`(numnode(${query}) = 0 or ${vector} @@ ${query})`);
+    if (text !== '') where.push(sql`${vector} @@ ${query}`);
     const statusOrder = sql`case ${insights.status} when 'win' then 0 when 'loss' then 1 when 'infeasible' then 2 else 3 end`;
     const order: SQL[] = [];
     if (text !== '') order.push(sql`ts_rank(${vector}, ${query}) desc`);

@@ -115,7 +115,7 @@ export function proposeFromInsights(args: {
       if (current.has(overridesKey(merged))) continue;
       hypotheses.push({
         title: `${describeChange(args.baseline, merged)} (two wins never tried together)`,
-        rationale: `Both halves won alone (${pct(a.meanEffect)} and ${pct(b.meanEffect)}); their combination has not been measured.`,
+        rationale: `Both halves won alone (insight "${a.title}" ${pct(a.meanEffect)}, insight "${b.title}" ${pct(b.meanEffect)}); their combination has not been measured.`,
         source: 'insights',
         agent: 'insights',
         kind: 'config',

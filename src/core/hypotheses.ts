@@ -84,7 +84,8 @@ export function proposeFromInsights(args: {
         suppressed.set(r.changeKey, `failed before: ${r.reason}; ${citeInsight(r)}`);
         break;
       case 'null':
-        suppressed.set(r.changeKey, `no measurable effect before: ${citeInsight(r)}`);
+        // A change that ran without a comparable baseline run was not measured: nothing to suppress.
+        if (r.nRuns > 0) suppressed.set(r.changeKey, `no measurable effect before: ${citeInsight(r)}`);
         break;
     }
   }

@@ -22,6 +22,8 @@ interface Acc {
   planIds: Set<string>;
   runIds: string[];
   failures: string[];
+  /** Why runs that succeeded could not be compared (no baseline run with the same seed). */
+  unpaired: string[];
   vetoes: string[];
   verdicts: VerdictKind[];
   rationales: Set<string>;
@@ -124,6 +126,7 @@ export function computeInsights(
         planIds: new Set(),
         runIds: [],
         failures: [],
+        unpaired: [],
         vetoes: [],
         verdicts: [],
         rationales: new Set(),
@@ -169,7 +172,7 @@ export function computeInsights(
       if (v.verdict === 'veto') a.vetoes.push(`${v.reason} (plan ${plan.id})`);
       // Runs that succeeded without a paired baseline say nothing about the effect; say why.
       if (ran > 0 && v.verdict === 'fail' && pairedDiffs(plan, c.id, v.step).length === 0)
-        a.failures.push(`${v.reason} (plan ${plan.id})`);
+        a.unpaired.push(`${v.reason} (plan ${plan.id})`);
       if (c.adjustedFrom) {
         // The configuration as proposed could not run; that is an insight of its own.
         const orig = ensure(plan, c, v.fidelity, c.adjustedFrom.overrides);
@@ -186,7 +189,11 @@ export function computeInsights(
     const n = a.diffs.length;
     let status: InsightStatus;
     let reason: string;
-    if (n === 0) {
+    if (n === 0 && a.failures.length === 0 && a.unpaired.length > 0) {
+      // It ran, but nothing it can be compared with did: no evidence either way, and not a failure.
+      status = 'null';
+      reason = `not measured: ${a.unpaired[0]!}`;
+    } else if (n === 0) {
       status = 'infeasible';
       reason = a.failures[0] ?? 'no run succeeded';
       if (a.failures.length > 1) reason += ` (${a.failures.length} failures)`;

@@ -422,6 +422,38 @@ describe('insight estimates on fixed run logs (hand-computed)', () => {
     expect(before.suppressed.get(overridesKey({ optimizer: 'adam' }))).toMatch(/^worse than baseline before/);
   });
 
+  it('calls a change that ran without a comparable baseline run unmeasured, not a failure', () => {
+    const p = plan({
+      id: 'pd',
+      createdAt: '2026-11-03T09:00:00.000Z',
+      // The baseline run of seed 2 failed, so the candidate's seed-2 run has nothing to be paired with.
+      base: { 0.3: [[1, 0.5]] },
+      changes: [
+        {
+          id: 'l2',
+          overrides: { embedding_dim: 32 },
+          step: 'combination',
+          fidelity: 0.3,
+          runs: [{ seed: 2, ne: 0.49 }],
+          verdict: 'fail',
+          reason: 'no baseline run with the same seed succeeded',
+        },
+      ],
+    });
+    const rows = computeInsights([p], NOW);
+    const r = row(rows, { embedding_dim: 32 }, 0.3);
+    expect(r.status).toBe('null');
+    expect(r.nRuns).toBe(0);
+    expect(r.reason).toBe('not measured: no baseline run with the same seed succeeded (plan pd)');
+    const prop = proposeFromInsights({
+      model: 'ctr-ranker',
+      rows,
+      knobs: testSpec().knobs,
+      baseline: testBaseline,
+    });
+    expect(prop.suppressed.has(overridesKey({ embedding_dim: 32 }))).toBe(false);
+  });
+
   it('keys a code change by its patch, so two patches are two insights', () => {
     const p = planA();
     const code = (id: string, patch: string): Change => ({

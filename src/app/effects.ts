@@ -40,8 +40,21 @@ export function attemptIsLive(plan: PlanState | undefined, runId: string, attemp
   return a !== undefined && (a.status === 'dispatched' || a.status === 'running');
 }
 
-export async function updateInsights(store: Store, model: string, now: Date): Promise<number> {
-  const rows = computeInsights(await loadModelPlans(store, model), now.toISOString());
+/**
+ * Recomputes every insight of the model from all of its plans (idempotent: a redelivered effect writes the
+ * same rows). `reportDir` links finished plans' reports as evidence where reports are files (local mode).
+ */
+export async function updateInsights(
+  store: Store,
+  model: string,
+  now: Date,
+  reportDir?: string,
+): Promise<number> {
+  const rows = computeInsights(
+    await loadModelPlans(store, model),
+    now.toISOString(),
+    reportDir ? { reportPath: (id) => path.join(reportDir, `${id}.md`) } : {},
+  );
   await store.transaction((tx) => tx.upsertInsights(rows));
   return rows.length;
 }
@@ -83,7 +96,7 @@ export function makePerformer(deps: PerformerDeps): Performer {
         await deps.chat.requestBudget(plan, effect);
         return;
       case 'update_insights':
-        await updateInsights(deps.store, plan.spec.model, new Date(plan.updatedAt));
+        await updateInsights(deps.store, plan.spec.model, new Date(plan.updatedAt), deps.reportDir);
         return;
       case 'write_report': {
         const { markdown, file } = await writeReport(plan, deps.reportDir);

@@ -86,6 +86,15 @@ export interface HypothesisSource {
   propose(ctx: ProposalContext): Promise<Proposal>;
 }
 
+export interface InsightSearch {
+  model?: string;
+  repo?: string;
+  tags?: string[];
+  /** Free text in web-search syntax ("learning rate", hash_bits, -adam, "feature crosses"). */
+  text?: string;
+  limit: number;
+}
+
 export interface OutboxItem {
   id: number;
   planId: string;
@@ -157,6 +166,12 @@ export interface Store {
   /** Gives up a claim that was not sent (Slack refused), so that a later tick tries again. */
   releaseDigest(channel: string, week: string, by: string): Promise<void>;
   listDigests(): Promise<DigestRecord[]>;
+  /**
+   * Insights in scope (a model, the models of a repo's plans, or models sharing a tag; everything when no
+   * scope is given), filtered by full-text search over titles, rationales and knob names when `text` is
+   * given, best matches first, then wins, losses, infeasible and null results.
+   */
+  searchInsights(q: InsightSearch): Promise<InsightRow[]>;
   /** Records a webhook delivery; false when it was already recorded (a duplicate). */
   recordDelivery(deliveryId: string, source: string, receivedAt: Date): Promise<boolean>;
   close(): Promise<void>;

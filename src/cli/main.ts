@@ -3,6 +3,7 @@ import { registerBenchDigest } from './bench-digest.ts';
 import { UsageError } from './context.ts';
 import { registerDemo } from './demo.ts';
 import { registerDigest } from './digest.ts';
+import { registerInsights } from './insights.ts';
 import { registerPlan } from './plan.ts';
 import { registerRun } from './run.ts';
 import { registerRunbooks } from './runbooks.ts';
@@ -22,6 +23,7 @@ registerRunbooks(program);
 registerServe(program);
 registerDigest(program);
 registerBenchDigest(program);
+registerInsights(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof UsageError) {

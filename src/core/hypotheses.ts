@@ -28,8 +28,14 @@ export function latestByChange(rows: readonly InsightRow[]): Map<string, Insight
   return out;
 }
 
-function evidence(r: InsightRow): string {
-  return `${pct(r.meanEffect)} [${pct(r.lo)}, ${pct(r.hi)}] at fidelity ${r.fidelity}, ${r.nRuns} run${r.nRuns === 1 ? '' : 's'}, plan${r.planIds.length === 1 ? '' : 's'} ${r.planIds.join(', ')}`;
+/** How a hypothesis cites an insight: which change, at which fidelity, what it measured and where. */
+export function citeInsight(r: InsightRow): string {
+  return `insight "${r.title}" (${r.status} at fidelity ${r.fidelity}): ${pct(r.meanEffect)} [${pct(r.lo)}, ${pct(r.hi)}], ${r.nRuns} run${r.nRuns === 1 ? '' : 's'}, plan${r.planIds.length === 1 ? '' : 's'} ${r.planIds.join(', ')}`;
+}
+
+/** A code change cannot be proposed again from a row: the row keeps its identity, not its patch. */
+function isCodeChange(r: InsightRow): boolean {
+  return r.changeKey.split(',').some((p) => p.startsWith('code:'));
 }
 
 export interface InsightProposals {
@@ -38,31 +44,48 @@ export interface InsightProposals {
   suppressed: Map<string, string>;
 }
 
+/**
+ * What this model's insights propose and suppress. Effects are relative to a baseline, so wins, their
+ * untried pairs and null results count only when measured against the current baseline (after a promotion
+ * the promoted win is the baseline and the old rows describe another reference). Infeasibility (out of
+ * memory, divergence) is a property of the configuration rather than of the reference, so a change that
+ * could not run against any earlier baseline stays suppressed, and says which plans showed it. Losses are
+ * relative too: one against an older baseline does not suppress the change now.
+ */
 export function proposeFromInsights(args: {
   model: string;
   rows: readonly InsightRow[];
   knobs: Record<string, Knob>;
   baseline: KnobValues;
 }): InsightProposals {
+  const baselineKey = overridesKey(args.baseline);
   const own = args.rows.filter((r) => r.model === args.model);
-  const latest = latestByChange(own);
+  const current = latestByChange(own.filter((r) => r.baselineKey === baselineKey));
   const suppressed = new Map<string, string>();
   const hypotheses: Draft[] = [];
   const wins: InsightRow[] = [];
-  for (const r of latest.values()) {
+  for (const r of own) {
+    if (r.baselineKey === baselineKey || r.status !== 'infeasible' || suppressed.has(r.changeKey)) continue;
+    suppressed.set(
+      r.changeKey,
+      `failed before (against an earlier baseline): ${r.reason}; ${citeInsight(r)}`,
+    );
+  }
+  for (const r of current.values()) {
     if (checkKnobValues(args.knobs, r.overrides).length > 0) continue;
     switch (r.status) {
       case 'win':
-        wins.push(r);
+        if (!isCodeChange(r)) wins.push(r);
         break;
       case 'loss':
-        suppressed.set(r.changeKey, `worse than baseline before: ${r.reason}; ${evidence(r)}`);
+        suppressed.set(r.changeKey, `worse than baseline before: ${r.reason}; ${citeInsight(r)}`);
         break;
       case 'infeasible':
-        suppressed.set(r.changeKey, `failed before: ${r.reason}`);
+        suppressed.set(r.changeKey, `failed before: ${r.reason}; ${citeInsight(r)}`);
         break;
       case 'null':
-        suppressed.set(r.changeKey, `no measurable effect before: ${evidence(r)}`);
+        // A change that ran without a comparable baseline run was not measured: nothing to suppress.
+        if (r.nRuns > 0) suppressed.set(r.changeKey, `no measurable effect before: ${citeInsight(r)}`);
         break;
     }
   }
@@ -71,14 +94,14 @@ export function proposeFromInsights(args: {
   for (const w of wins.slice(0, MAX_WINS)) {
     hypotheses.push({
       title: `${describeChange(args.baseline, w.overrides)} (a confirmed win, not yet promoted)`,
-      rationale: `Measured ${evidence(w)}. Re-using it as a starting point for further gains.`,
+      rationale: `Measured as ${citeInsight(w)}. Re-using it as a starting point for further gains.`,
       source: 'insights',
       agent: 'insights',
       kind: 'config',
       overrides: w.overrides,
       expectedEffect: Math.max(0, w.meanEffect),
       risk: 'low',
-      evidence: [evidence(w), ...w.runIds.slice(0, 5)],
+      evidence: [citeInsight(w), ...w.links, ...w.runIds.slice(0, 5)],
     });
   }
   // Untried pairs of single-knob wins: effects interact, so a pair may beat both halves.
@@ -90,35 +113,37 @@ export function proposeFromInsights(args: {
       const b = singles[j]!;
       if (Object.keys(a.overrides)[0] === Object.keys(b.overrides)[0]) continue;
       const merged = { ...a.overrides, ...b.overrides };
-      if (latest.has(overridesKey(merged))) continue;
+      if (current.has(overridesKey(merged))) continue;
       hypotheses.push({
         title: `${describeChange(args.baseline, merged)} (two wins never tried together)`,
-        rationale: `Both halves won alone (${pct(a.meanEffect)} and ${pct(b.meanEffect)}); their combination has not been measured.`,
+        rationale: `Both halves won alone (insight "${a.title}" ${pct(a.meanEffect)}, insight "${b.title}" ${pct(b.meanEffect)}); their combination has not been measured.`,
         source: 'insights',
         agent: 'insights',
         kind: 'config',
         overrides: merged,
         expectedEffect: Math.max(0, a.meanEffect) + Math.max(0, b.meanEffect) * 0.5,
         risk: 'medium',
-        evidence: [evidence(a), evidence(b)],
+        evidence: [citeInsight(a), citeInsight(b)],
       });
       pairs += 1;
     }
   }
   // What worked on models that share tags, where the same knob exists here.
-  const others = latestByChange(args.rows.filter((r) => r.model !== args.model && r.status === 'win'));
+  const others = latestByChange(
+    args.rows.filter((r) => r.model !== args.model && r.status === 'win' && !isCodeChange(r)),
+  );
   for (const r of [...others.values()].sort((x, y) => y.meanEffect - x.meanEffect).slice(0, 2)) {
-    if (latest.has(r.changeKey) || checkKnobValues(args.knobs, r.overrides).length > 0) continue;
+    if (current.has(r.changeKey) || checkKnobValues(args.knobs, r.overrides).length > 0) continue;
     hypotheses.push({
       title: `${describeChange(args.baseline, r.overrides)} (won on ${r.model})`,
-      rationale: `A related model (${r.model}, sharing tags ${r.tags.join(', ')}) measured ${evidence(r)}.`,
+      rationale: `A related model (${r.model}, sharing tags ${r.tags.join(', ')}) measured ${citeInsight(r)}.`,
       source: 'insights',
       agent: 'insights',
       kind: 'config',
       overrides: r.overrides,
       expectedEffect: Math.max(0, r.meanEffect) * 0.5,
       risk: 'medium',
-      evidence: [`${r.model}: ${evidence(r)}`],
+      evidence: [`${r.model}: ${citeInsight(r)}`, ...r.links],
     });
   }
   return { hypotheses, suppressed };

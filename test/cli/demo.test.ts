@@ -16,9 +16,13 @@ beforeAll(async () => {
 afterAll(() => box.cleanup());
 
 function demo(): Promise<{ code: number | null; out: string }> {
+  return rea('demo');
+}
+
+function rea(...args: string[]): Promise<{ code: number | null; out: string }> {
   const env = box.env({ REA_DATA_DIR: path.join(box.dir, '.rea') });
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin/rea.mjs'), 'demo'], { cwd: box.dir, env });
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/rea.mjs'), ...args], { cwd: box.dir, env });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -34,6 +38,9 @@ function result(out: string): { effect: number; gpuHours: number; fullRuns: numb
   if (!m) throw new Error(`no result line in:\n${out.slice(-3000)}`);
   return { effect: Number(m[1]), gpuHours: Number(m[2]), fullRuns: Number(m[3]) };
 }
+
+/** The second plan's id, once the demo ran twice (the insights acceptance below reuses this sandbox). */
+let secondPlan: string | undefined;
 
 describe('rea demo', () => {
   it('runs the whole loop, and a second run learns from the first', async () => {
@@ -63,5 +70,49 @@ describe('rea demo', () => {
     expect(r2.fullRuns).toBeLessThan(r1.fullRuns);
     expect(r2.gpuHours).toBeGreaterThan(0);
     expect(second.out).toContain('Earlier plans of this model:');
+    secondPlan = /Plan (\S+) completed:/.exec(second.out)?.[1];
   }, 400_000);
+
+  // Issue 6 acceptance, on the database the two runs above filled (running demo twice more would double
+  // the suite's longest test).
+  it('then `rea insights` lists the wins with intervals and the failures with reasons, and plan 2 cites them', async () => {
+    expect(secondPlan, 'the demo test above must pass first').toBeDefined();
+    const dir = path.join(ROOT, 'examples/ctr-model');
+    const all = await rea('insights', '--dir', dir, '--all');
+    expect(all.code, all.out).toBe(0);
+    const wins = /Top wins[^\n]*\n([\s\S]*?)\n\nFailed/.exec(all.out)?.[1] ?? '';
+    // The confirmed winner of a plan: its effect with the interval, at full fidelity on 3 seeds.
+    expect(wins).toMatch(/^ {2}\S.*: \+[\d.]+% \[\+[\d.]+%, \+[\d.]+%\]; fidelity 1, 3 runs/m);
+    const failed = /Failed \(and why\):\n([\s\S]*?)\n\n/.exec(all.out)?.[1] ?? '';
+    // The demo's OOM and divergence (see the runbook lines above), each with its reason.
+    expect(failed).toMatch(/^ {2}batch_size 512 -> 4096: infeasible: GPU out of memory/m);
+    expect(failed).toMatch(/^ {2}learning_rate 0.02 -> [\d.]+: infeasible: .*loss is (nan|inf)/m);
+
+    const total = (out: string) => {
+      const m = /: (\d+) wins?, (\d+) failed, (\d+) without measurable effect/.exec(out);
+      return m ? Number(m[1]) + Number(m[2]) + Number(m[3]) : Number.NaN;
+    };
+    const lr = await rea('insights', '--dir', dir, 'learning', 'rate');
+    expect(lr.out).toContain('matching "learning rate"');
+    expect(total(lr.out)).toBeGreaterThan(0);
+    expect(total(lr.out)).toBeLessThan(total(all.out));
+    expect(lr.out).toMatch(/^ {2}learning_rate 0.02 -> /m);
+    const bits = JSON.parse((await rea('insights', '--dir', dir, '--json', 'hash_bits')).out);
+    const changes = [...bits.wins, ...bits.failed, ...bits.nulls].map((i: { change: string }) => i.change);
+    expect(changes.length).toBeGreaterThan(0);
+    for (const c of changes) expect(c).toContain('hash_bits=');
+
+    // The second plan's hypotheses from the insights name the insight they came from.
+    const plan = JSON.parse((await rea('status', secondPlan!, '--json')).out);
+    const cited = plan.hypotheses.filter((h: { source: string }) => h.source === 'insights');
+    expect(cited.length).toBeGreaterThan(0);
+    for (const h of cited)
+      expect(h.evidence[0]).toMatch(/insight ".+" \(win at fidelity [\d.]+\): [+-][\d.]+% \[/);
+    for (const h of cited) expect(h.rationale).toMatch(/insight ".+"/);
+    // ... and that insight is one `rea insights` lists as a win.
+    for (const h of cited.filter((x: { title: string }) => x.title.includes('a confirmed win'))) {
+      const title = /^insight "(.+?)"/.exec(h.evidence[0])![1]!;
+      expect(wins).toContain(`  ${title}: +`);
+    }
+  }, 120_000);
 });

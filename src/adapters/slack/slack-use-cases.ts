@@ -2,8 +2,8 @@ import type { webApi } from '@slack/bolt';
 import type { Logger } from 'pino';
 import { renderDigestMarkdown } from '../../app/digest-render.ts';
 import { currentDigest, type DigestPoster } from '../../app/digest-service.ts';
+import { buildInsightsView, renderInsightsText } from '../../app/insights-view.ts';
 import { applyEvent } from '../../app/plan-service.ts';
-import { pct } from '../../core/analysis.ts';
 import { fmtHours, spentGpuHours } from '../../core/decide.ts';
 import type { PlanEvent, PlanState, PlanStatus } from '../../core/model.ts';
 import { type GithubAppDeps, planFromRepo } from '../github/app.ts';
@@ -28,6 +28,8 @@ export interface SlackUseCaseDeps {
 }
 
 const OPEN: PlanStatus[] = ['awaiting_approval', 'running', 'paused'];
+/** Every change of a model at every fidelity fits; the reply shows the top of each section. */
+const INSIGHTS_LIMIT = 500;
 
 function controlEvent(req: ControlRequest): PlanEvent | undefined {
   const actor = { by: req.user, via: 'slack' as const };
@@ -177,34 +179,23 @@ export function makeSlackDeps(deps: SlackUseCaseDeps): SlackDeps {
       }
       if (!newest) return `rea has no plans of ${repo} yet, so it knows nothing about it.`;
       const model = newest.spec.model;
-      let rows = await store.listInsights(model, newest.spec.tags);
-      rows = rows.filter((r) => r.model === model);
-      const needle = text?.trim().toLowerCase();
-      if (needle) {
-        rows = rows.filter(
-          (r) => r.title.toLowerCase().includes(needle) || r.changeKey.toLowerCase().includes(needle),
-        );
-      }
-      const about = `${model} (${repo})${needle ? ` matching "${text?.trim()}"` : ''}`;
-      if (rows.length === 0) return `rea has no insights about ${about} yet.`;
-      const wins = rows.filter((r) => r.status === 'win').sort((a, b) => b.meanEffect - a.meanEffect);
-      const failures = rows.filter((r) => r.status === 'infeasible' || r.status === 'loss');
-      const nulls = rows.filter((r) => r.status === 'null');
-      const lines = [`What rea knows about ${about}:`];
-      if (wins.length === 0) lines.push('No wins yet.');
-      else {
-        lines.push('Wins:');
-        for (const w of wins.slice(0, 10))
-          lines.push(
-            `- ${w.title}: ${pct(w.meanEffect)} (95% interval ${pct(w.lo)} to ${pct(w.hi)}, ${w.nRuns} runs, fidelity ${w.fidelity})`,
-          );
-      }
-      if (failures.length > 0) {
-        lines.push('Did not work:');
-        for (const f of failures.slice(0, 10)) lines.push(`- ${f.title} (${f.status}): ${f.reason}`);
-      }
-      if (nulls.length > 0) lines.push(`No measurable effect: ${nulls.map((n) => n.title).join(', ')}.`);
-      return lines.join('\n');
+      const needle = text?.trim();
+      const [matched, all] = await Promise.all([
+        store.searchInsights({ model, ...(needle ? { text: needle } : {}), limit: INSIGHTS_LIMIT }),
+        store.listInsights(model, []),
+      ]);
+      const view = buildInsightsView({
+        model,
+        about: `${model} (${repo})`,
+        ...(needle ? { text: needle } : {}),
+        metric: newest.spec.metric.name,
+        baseline: newest.baseline,
+        matched,
+        all: all.filter((r) => r.model === model),
+        knobs: Object.keys(newest.spec.knobs),
+      });
+      // Slack's reply is split into at most 20 sections of 3,000 characters: 8 items a section fit well.
+      return renderInsightsText(view, { maxPerSection: 8 });
     },
 
     async digest(channel, now) {

@@ -153,7 +153,7 @@ export function reportChartBars(report: PlanReport): { bars: ChartBar[]; what: s
   }
   const groups = new Map<string, { label: string; values: number[]; fidelity: number; first: number }>();
   for (const p of pts) {
-    const key = `${p.step}|${p.candidateId}`;
+    const key = `${p.step}|${p.role}|${p.candidateId}`;
     const g = groups.get(key);
     if (g) g.values.push(p.value);
     else
@@ -352,6 +352,8 @@ function capsOf(n: number): ReportCaps {
   };
 }
 
+const CHART_SLOT = '\u0000rea-chart\u0000';
+
 function renderReportWith(plan: PlanState, r: PlanReport, caps: ReportCaps, where?: string): string {
   const parts: string[] = [
     `# Report: plan ${r.planId}`,
@@ -360,7 +362,7 @@ function renderReportWith(plan: PlanState, r: PlanReport, caps: ReportCaps, wher
     ...outcomeLines(r),
   ];
   const chart = reportMermaid(r);
-  if (chart) parts.push(`## ${r.metric.name} by run and phase`, chart);
+  if (chart) parts.push(`## ${r.metric.name} by run and phase`, CHART_SLOT);
 
   parts.push(
     '## What each phase decided',
@@ -515,7 +517,10 @@ function renderReportWith(plan: PlanState, r: PlanReport, caps: ReportCaps, wher
         : []),
     ].join('\n\n'),
   );
-  return `${parts.join('\n\n')}\n`;
+  // Text from runners and people (goals, failure reasons) may hold a code fence, which would swallow the
+  // rest of the report on GitHub; it is broken with zero-width spaces everywhere but in the chart.
+  const text = `${parts.join('\n\n')}\n`.replace(/`{3,}/g, (m) => m.split('').join('\u200b'));
+  return chart ? text.replace(CHART_SLOT, () => chart) : text;
 }
 
 /** Cuts Markdown to `max` characters at a line end, closing a code block the cut left open. */

@@ -54,7 +54,7 @@ export function reportChartConfig(report: PlanReport): ChartConfiguration<'scatt
           display: true,
           text: `Plan ${report.planId}: ${report.metric.name} by run and phase (${better} is better)`,
         },
-        legend: { position: 'bottom' },
+        legend: { position: 'bottom', labels: { usePointStyle: true } },
       },
       scales: {
         x: { title: { display: true, text: 'run (in the order planned)' }, ticks: { precision: 0 } },

@@ -15,7 +15,7 @@ import { makeSlackDeps } from './adapters/slack/slack-use-cases.ts';
 import { makeLogger } from './app/logger.ts';
 import { makeMetrics } from './app/metrics.ts';
 import { drainOutbox, type Performer } from './app/outbox-worker.ts';
-import { updateSlackThread } from './app/plan-service.ts';
+import { loadModelPlans, updateSlackThread } from './app/plan-service.ts';
 import type { Chat, Store } from './app/ports.ts';
 import { renderReport } from './app/render.ts';
 import { loadRunbooks } from './config/runbooks.ts';
@@ -188,6 +188,8 @@ export async function startServer(opts: ServeOptions): Promise<ReaServer> {
     });
     const chat = new SlackChat(outboxClient, {
       onParentPosted: (planId, channel, ts) => updateSlackThread(store, planId, { channel, ts }),
+      history: (model) => loadModelPlans(store, model),
+      log,
       ...(env.GHE_HOST ? { githubUrl: `${env.GHE_PROTOCOL ?? 'https'}://${env.GHE_HOST}` } : {}),
     });
     slack = { ...(receiver ? { receiver } : {}), app, chat };

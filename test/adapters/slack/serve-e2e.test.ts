@@ -166,6 +166,11 @@ describe('rea serve with GitHub and Slack', () => {
     expect(
       replies.some((m) => JSON.stringify(m.blocks ?? m.text).includes(`Final report: plan ${plan.id}`)),
     ).toBe(true);
+    // The report's chart follows it in the thread as a PNG.
+    expect(h.slack.files).toHaveLength(1);
+    expect(h.slack.files[0]).toMatchObject({ channel: CHANNEL, thread_ts: parentTs, mimetype: 'image/png' });
+    const reportAt = replies.findIndex((m) => JSON.stringify(m.blocks ?? []).includes('Final report'));
+    expect(replies[reportAt + 1]?.files).toEqual([h.slack.files[0]!.id]);
     expect(h.slack.messages.filter((m) => m.channel === ASKED_IN)).toHaveLength(0);
 
     const metrics = await fetch(`${h.rea.url}/metrics`).then((r) => r.text());

@@ -15,10 +15,11 @@ import { SlackDigestPoster } from './adapters/slack/digest-poster.ts';
 import { SlackChat } from './adapters/slack/slack-chat.ts';
 import { makeSlackDeps } from './adapters/slack/slack-use-cases.ts';
 import { DigestScheduler, digestScheduleFromEnv } from './app/digest-service.ts';
+import { writeReport } from './app/effects.ts';
 import { makeLogger } from './app/logger.ts';
 import { makeMetrics } from './app/metrics.ts';
 import { drainOutbox, type Performer } from './app/outbox-worker.ts';
-import { updateSlackThread } from './app/plan-service.ts';
+import { loadModelPlans, updateSlackThread } from './app/plan-service.ts';
 import type { Chat, Store } from './app/ports.ts';
 import { renderReport } from './app/render.ts';
 import { loadRunbooks } from './config/runbooks.ts';
@@ -206,6 +207,8 @@ export async function startServer(opts: ServeOptions): Promise<ReaServer> {
     });
     const chat = new SlackChat(outboxClient, {
       onParentPosted: (planId, channel, ts) => updateSlackThread(store, planId, { channel, ts }),
+      history: (model) => loadModelPlans(store, model),
+      log,
       ...(env.GHE_HOST ? { githubUrl: `${env.GHE_PROTOCOL ?? 'https'}://${env.GHE_HOST}` } : {}),
     });
     slack = { ...(receiver ? { receiver } : {}), app, chat, digests };
@@ -215,7 +218,11 @@ export async function startServer(opts: ServeOptions): Promise<ReaServer> {
   // GitHub first (the Slack parent links the PR it opens), then the plan's Slack thread. An item whose GitHub
   // part succeeded but whose Slack part failed does not repeat the GitHub part on its retry in this process.
   const githubDone = new Set<number>();
+  const reportDir = path.join(path.resolve(env.REA_DATA_DIR ?? '.rea'), 'reports');
   const perform: Performer = async (effect, plan, item) => {
+    // The full report is kept on disk as well ($REA_DATA_DIR/reports); PR comments and Slack get it cut.
+    if (effect.type === 'write_report' && plan)
+      await writeReport(plan, reportDir, await loadModelPlans(store, plan.spec.model));
     if (!githubDone.has(item.id)) {
       await githubPerform(effect, plan, item);
       githubDone.add(item.id);

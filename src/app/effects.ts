@@ -59,11 +59,13 @@ export async function updateInsights(
   return rows.length;
 }
 
+/** Writes the full report; `history` (the model's plans) lets it say which insights this plan changed. */
 export async function writeReport(
   plan: PlanState,
   reportDir: string,
+  history?: readonly PlanState[],
 ): Promise<{ markdown: string; file: string }> {
-  const markdown = renderReport(plan);
+  const markdown = renderReport(plan, history ? { history } : {});
   await mkdir(reportDir, { recursive: true });
   const file = path.join(reportDir, `${plan.id}.md`);
   await writeFile(file, markdown);
@@ -99,7 +101,8 @@ export function makePerformer(deps: PerformerDeps): Performer {
         await updateInsights(deps.store, plan.spec.model, new Date(plan.updatedAt), deps.reportDir);
         return;
       case 'write_report': {
-        const { markdown, file } = await writeReport(plan, deps.reportDir);
+        const history = await loadModelPlans(deps.store, plan.spec.model);
+        const { markdown, file } = await writeReport(plan, deps.reportDir, history);
         await deps.chat.report(plan, markdown, file);
         return;
       }

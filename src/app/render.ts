@@ -1,8 +1,9 @@
 import { pct } from '../core/analysis.ts';
 import { fmtHours, spentGpuHours } from '../core/decide.ts';
 import { describeChange, fmtValue } from '../core/knobs.ts';
-import type { PhaseName, PlanState, Run } from '../core/model.ts';
+import type { PhaseName, PlanState } from '../core/model.ts';
 import { BASELINE_ID } from '../core/plan.ts';
+import { buildReport, type PlanReport, type ReportInsight } from '../core/report.ts';
 
 // Markdown renderings of a plan shared by every surface (terminal, report file, later PR and Slack).
 
@@ -69,10 +70,6 @@ export function renderPlan(plan: PlanState): string {
   return parts.join('\n\n');
 }
 
-function runLabel(plan: PlanState, r: Run): string {
-  return r.role === 'baseline' ? 'baseline' : describeChange(plan.baseline, r.overrides);
-}
-
 export interface Progress {
   done: number;
   planned: number;
@@ -98,77 +95,462 @@ export function progressOf(plan: PlanState): Progress {
   };
 }
 
-export function renderReport(plan: PlanState): string {
-  const metric = plan.spec.metric.name;
-  const spent = spentGpuHours(plan);
-  const parts: string[] = [
-    `# Report: plan ${plan.id}`,
-    `Goal: ${plan.goal}. Model **${plan.spec.model}**. Status: **${plan.status}**${plan.finishedReason ? ` (${plan.finishedReason})` : ''}.`,
+// ------------------------------------------------------------------ the plan report
+
+export interface ReportRenderOptions {
+  /** The model's plans, for the insights this plan added or changed (without them every row is new). */
+  history?: readonly PlanState[];
+  /** A surface's size limit (GitHub comments): lists are cut, then the text, to fit. The file has none. */
+  maxChars?: number;
+  /** Where the full report is, named in the notes that say what a cut left out. */
+  fullReportAt?: string;
+}
+
+/** Characters that could break a Mermaid label or title (quotes, brackets, separators) become spaces. */
+function mermaidText(s: string): string {
+  return s
+    .replace(/[^A-Za-z0-9 _.+\-/%()]/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+const PHASE_SHORT: Record<PhaseName, string> = {
+  validation: 'val',
+  combination: 'comb',
+  exploitation: 'expl',
+};
+
+/** Bars the Mermaid chart shows legibly: beyond this, runs are averaged per configuration and step. */
+export const MERMAID_MAX_POINTS = 60;
+
+interface ChartBar {
+  label: string;
+  value: number;
+  baseline: number | undefined;
+}
+
+function mean(xs: readonly number[]): number {
+  return xs.reduce((s, x) => s + x, 0) / xs.length;
+}
+
+/** The bars of the report chart: one per run when few, else one per configuration and step (best kept). */
+export function reportChartBars(report: PlanReport): { bars: ChartBar[]; what: string } {
+  const pts = report.chart;
+  const baseAt = new Map<number, number>();
+  for (const f of new Set(pts.map((p) => p.fidelity))) {
+    const b = pts.filter((p) => p.role === 'baseline' && p.fidelity === f).map((p) => p.value);
+    if (b.length > 0) baseAt.set(f, mean(b));
+  }
+  if (pts.length <= MERMAID_MAX_POINTS) {
+    return {
+      bars: pts.map((p) => ({
+        label: `${PHASE_SHORT[p.phase]} ${p.role === 'baseline' ? 'base' : ''} ${p.runId}`,
+        value: p.value,
+        baseline: baseAt.get(p.fidelity),
+      })),
+      what: `one run (${pts.length} runs)`,
+    };
+  }
+  const groups = new Map<string, { label: string; values: number[]; fidelity: number; first: number }>();
+  for (const p of pts) {
+    const key = `${p.step}|${p.role}|${p.candidateId}`;
+    const g = groups.get(key);
+    if (g) g.values.push(p.value);
+    else
+      groups.set(key, {
+        label: `${PHASE_SHORT[p.phase]} ${p.role === 'baseline' ? 'baseline' : p.candidateId}`,
+        values: [p.value],
+        fidelity: p.fidelity,
+        first: p.order,
+      });
+  }
+  let list = [...groups.values()].sort((a, b) => a.first - b.first);
+  const total = list.length;
+  if (list.length > MERMAID_MAX_POINTS) {
+    const sign = report.metric.goal === 'minimize' ? 1 : -1;
+    const keep = new Set(
+      [...list].sort((a, b) => sign * (mean(a.values) - mean(b.values))).slice(0, MERMAID_MAX_POINTS),
+    );
+    list = list.filter((g) => keep.has(g));
+  }
+  return {
+    bars: list.map((g) => ({ label: g.label, value: mean(g.values), baseline: baseAt.get(g.fidelity) })),
+    what:
+      list.length < total
+        ? `the mean of one configuration's seeds in one step; the ${list.length} best of ${total} are shown (${pts.length} runs)`
+        : `the mean of one configuration's seeds in one step (${pts.length} runs)`,
+  };
+}
+
+/** The primary metric by run and phase as a Mermaid xychart (GitHub renders it): bars, baseline as a line. */
+export function reportMermaid(report: PlanReport): string | undefined {
+  const { bars, what } = reportChartBars(report);
+  if (bars.length < 2) return undefined;
+  const num = (x: number) => Number(x.toPrecision(5));
+  const values = bars.flatMap((b) => [b.value, ...(b.baseline !== undefined ? [b.baseline] : [])]);
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  const pad = (hi - lo) * 0.1 || Math.abs(hi) * 0.01 || 1;
+  const metric = mermaidText(report.metric.name) || 'metric';
+  const better = report.metric.goal === 'minimize' ? 'lower' : 'higher';
+  const hasBaseline = bars.every((b) => b.baseline !== undefined);
+  return [
+    '```mermaid',
+    'xychart-beta',
+    `  title "${metric} by run and phase (${better} is better)"`,
+    `  x-axis [${bars.map((b) => `"${mermaidText(b.label)}"`).join(', ')}]`,
+    `  y-axis "${metric}" ${num(lo - pad)} --> ${num(hi + pad)}`,
+    `  bar [${bars.map((b) => num(b.value)).join(', ')}]`,
+    ...(hasBaseline ? [`  line [${bars.map((b) => num(b.baseline!)).join(', ')}]`] : []),
+    '```',
+    '',
+    `_Each bar is ${metric} of ${what}, labelled by phase (val, comb, expl), base for baseline runs, and run or configuration id. ${hasBaseline ? 'The line is the mean of the baseline runs at the same fidelity. ' : ''}Failed runs have no bar._`,
+  ].join('\n');
+}
+
+function cell(s: string): string {
+  return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+function usdPrecise(x: number): string {
+  return x >= 1000 ? `$${Math.round(x).toLocaleString('en-US')}` : usd(x);
+}
+
+function fmtTokens(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+const INSIGHT_CHANGE: Record<ReportInsight['change'], string> = {
+  new: 'new',
+  changed: 'status changed',
+  strengthened: 'narrower interval',
+  unchanged: 'confirmed',
+};
+
+function insightChangeText(i: ReportInsight): string {
+  if (!i.before) return 'new';
+  const was = `was ${i.before.status} ${pct(i.before.meanEffect)} [${pct(i.before.lo)}, ${pct(i.before.hi)}] over ${i.before.nRuns} runs`;
+  return `${INSIGHT_CHANGE[i.change]}; ${was}`;
+}
+
+function outcomeLines(r: PlanReport): string[] {
+  const o = r.outcome;
+  if (o.kind === 'none')
+    return [`**No winner**: ${o.why}. The null and negative results below are kept as insights.`];
+  return [
+    `**Winner: ${o.label}**`,
+    `${r.metric.name} ${fmtValue(o.baselineMean)} -> ${fmtValue(o.candidateMean)}: **${pct(o.relEffect)}** relative improvement, 95% interval [${pct(o.lo)}, ${pct(o.hi)}], ${o.n} paired seeds against the baseline at fidelity ${o.fidelity}.`,
+    `To promote it, set in \`${r.baselineConfigFile}\`: ${Object.entries(o.overrides)
+      .map(([k, v]) => `\`${k}: ${fmtValue(v)}\``)
+      .join(', ')}.`,
   ];
-  const w = plan.winner;
-  parts.push('## Result');
-  if (w) {
-    parts.push(
-      `**Winner: ${describeChange(plan.baseline, w.overrides)}**`,
-      `${metric} ${fmtValue(w.baselineMean)} -> ${fmtValue(w.candidateMean)}: **${pct(w.relEffect)}** improvement, 95% interval [${pct(w.lo)}, ${pct(w.hi)}], ${w.n} paired seeds against the baseline at fidelity ${plan.spec.fidelity.exploitation}.`,
-      `To promote it, set in the baseline config: ${Object.entries(w.overrides)
-        .map(([k, v]) => `\`${k}: ${fmtValue(v)}\``)
-        .join(', ')}.`,
+}
+
+/** `lines` cut to `max`, with a line saying how many were left out and where they are. */
+function capped(lines: string[], max: number, what: string, where: string | undefined): string[] {
+  if (lines.length <= max) return lines;
+  return [
+    ...lines.slice(0, max),
+    `- _… and ${lines.length - max} more ${what}${where ? ` in the full report (${where})` : ''}._`,
+  ];
+}
+
+function failureSummary(r: PlanReport): string {
+  const c = r.failureCounts;
+  const total = r.failures.length;
+  if (total === 0) return 'No run failed.';
+  const parts = (
+    [
+      ['retried', c.retried],
+      ['retried with a changed configuration', c['retried with changes']],
+      ['skipped as infeasible', c.skipped],
+      ['escalated to a person', c.escalated],
+      ['cancelled with the plan', c.cancelled],
+      ['left as they were (no runbook matched)', c.none],
+    ] as const
+  )
+    .filter(([, n]) => n > 0)
+    .map(([what, n]) => `${n} ${what}`);
+  return `${total} failed attempt${total === 1 ? '' : 's'}: ${parts.join(', ')}.`;
+}
+
+function spendLines(r: PlanReport): string[] {
+  const s = r.spend;
+  const share =
+    s.approvedGpuHours > 0 ? ` (${Math.round((100 * s.gpuHours) / s.approvedGpuHours)}% of the budget)` : '';
+  const rows = s.phases
+    .filter((p) => p.runs > 0 || p.estimateGpuHoursP50 > 0)
+    .map((p) => [
+      p.phase,
+      String(p.runs),
+      fmtHours(p.gpuHours),
+      fmtHours(p.estimateGpuHoursP50),
+      usd(p.usd),
+      usd(p.estimateUsdP50),
+    ]);
+  rows.push([
+    '**total**',
+    String(s.runs),
+    fmtHours(s.gpuHours),
+    fmtHours(s.estimateGpuHoursP50),
+    usd(s.usd),
+    usd(s.estimateUsdP50),
+  ]);
+  const out = [
+    `Spent **${fmtHours(s.gpuHours)} GPU-hours (${usd(s.usd)})** of the approved ${fmtHours(s.approvedGpuHours)} (${usd(s.approvedUsd)})${share}. The plan was estimated at ${fmtHours(s.estimateGpuHoursP50)} p50 / ${fmtHours(s.estimateGpuHoursP90)} p90 GPU-hours. ${s.runs} runs, ${s.attempts} attempts, ${s.failedAttempts} of them failed.`,
+    table(['phase', 'runs', 'GPU-h spent', 'GPU-h p50 estimate', 'USD spent', 'USD p50 estimate'], rows),
+  ];
+  const g = s.usdPerGain;
+  if (g) {
+    out.push(
+      `**${usdPrecise(g.usd)} per 0.1% relative improvement of ${r.metric.name}**: the dollars the whole plan spent divided by the winner's effect in units of 0.1% (${usd(s.usd)} / (${pct(r.outcome.kind === 'winner' ? r.outcome.relEffect : 0)} / 0.1%)); ${g.atLo !== undefined ? `${usdPrecise(g.atHi)} to ${usdPrecise(g.atLo)}` : `at least ${usdPrecise(g.atHi)}`} over the effect's 95% interval.`,
     );
   } else {
-    parts.push(
-      `No confirmed winner${plan.finishedReason ? `: ${plan.finishedReason}` : ''}. The null results below are kept as insights.`,
+    out.push(`No improvement was confirmed, so there is no cost per unit of ${r.metric.name} gained.`);
+  }
+  if (r.llm) {
+    const l = r.llm;
+    out.push(
+      `Research agent: ${l.calls} call${l.calls === 1 ? '' : 's'} to ${l.models.join(', ')}, ${fmtTokens(l.inputTokens)} input and ${fmtTokens(l.outputTokens)} output tokens (${fmtTokens(l.cacheReadTokens)} read from and ${fmtTokens(l.cacheWriteTokens)} written to the prompt cache), ${usd(l.usd)}.`,
     );
   }
-  parts.push('## Decisions', ...plan.decisions.map((d) => `- **${d.phase}** (${d.at}): ${d.text}`));
+  return out;
+}
+
+interface ReportCaps {
+  decisions: number;
+  deadEnds: number;
+  failures: number;
+  escalations: number;
+  insights: number;
+  next: number;
+  measurements: number;
+  hypotheses: number;
+}
+
+const NO_CAPS: ReportCaps = {
+  decisions: Infinity,
+  deadEnds: Infinity,
+  failures: Infinity,
+  escalations: Infinity,
+  insights: Infinity,
+  next: Infinity,
+  measurements: Infinity,
+  hypotheses: Infinity,
+};
+
+function capsOf(n: number): ReportCaps {
+  return {
+    decisions: n,
+    deadEnds: n,
+    failures: n,
+    escalations: n,
+    insights: n,
+    next: Math.min(n, 15),
+    measurements: n,
+    hypotheses: n,
+  };
+}
+
+const CHART_SLOT = '\u0000rea-chart\u0000';
+
+function renderReportWith(plan: PlanState, r: PlanReport, caps: ReportCaps, where?: string): string {
+  const parts: string[] = [
+    `# Report: plan ${r.planId}`,
+    `Goal: ${r.goal}. Model **${r.model}**${r.repo ? ` (${r.repo})` : ''}, metric **${r.metric.name}** (${r.metric.goal}, min effect ${pct(r.metric.minEffect)}). Status: **${r.status}**${r.finishedReason ? ` (${r.finishedReason})` : ''}.`,
+    '## Result',
+    ...outcomeLines(r),
+  ];
+  const chart = reportMermaid(r);
+  if (chart) parts.push(`## ${r.metric.name} by run and phase`, CHART_SLOT);
+
+  parts.push(
+    '## What each phase decided',
+    r.decisions.length > 0
+      ? capped(
+          r.decisions.map((d) => `- **${d.step}** (${d.at}): ${d.text}`),
+          caps.decisions,
+          'decisions',
+          where,
+        ).join('\n')
+      : 'No phase finished.',
+  );
+
+  const deadRows = r.deadEnds.map((d) => [
+    cell(d.label),
+    d.step,
+    String(d.fidelity),
+    d.verdict,
+    d.relEffect !== undefined ? pct(d.relEffect) : '-',
+    d.lo !== undefined && d.hi !== undefined ? `[${pct(d.lo)}, ${pct(d.hi)}]` : '-',
+    String(d.n),
+    cell(d.reason),
+  ]);
+  parts.push(
+    '## Dead ends',
+    deadRows.length > 0
+      ? [
+          table(
+            ['change', 'step', 'fidelity', 'verdict', 'effect', '95% interval', 'seeds', 'why'],
+            deadRows.slice(0, caps.deadEnds),
+          ),
+          ...(deadRows.length > caps.deadEnds
+            ? [
+                `_… and ${deadRows.length - caps.deadEnds} more dead ends${where ? ` in the full report (${where})` : ''}._`,
+              ]
+            : []),
+        ].join('\n\n')
+      : 'None: every configuration measured either passed or was kept for a later step.',
+  );
+
+  const failureLines = r.failures.map(
+    (f) =>
+      `- run ${f.runId} (${f.label}, ${f.step}, seed ${f.seed}) attempt ${f.attempt}: ${f.reason}. ${f.runbookId ? `Runbook **${f.runbookId}**` : 'No runbook'} (${f.action}): ${f.note}`,
+  );
+  parts.push(
+    '## Failures and what rea did',
+    [failureSummary(r), ...capped(failureLines, caps.failures, 'failed attempts', where)].join('\n'),
+  );
+  if (r.escalations.length > 0) {
+    parts.push(
+      '### Escalations',
+      capped(
+        r.escalations.map(
+          (e) =>
+            `- ${e.id}${e.runId ? ` (run ${e.runId})` : ''}: ${e.reason} ${e.resolution ? `Resolved by ${e.resolution.by}: ${e.resolution.action} (${e.resolution.at}).` : '**Open.**'}`,
+        ),
+        caps.escalations,
+        'escalations',
+        where,
+      ).join('\n'),
+    );
+  }
+
+  parts.push('## Spend', ...spendLines(r));
+
+  const insightRows = r.insights.map((i) => [
+    cell(i.title),
+    String(i.fidelity),
+    i.status,
+    i.nRuns > 0 ? pct(i.meanEffect) : '-',
+    i.nRuns > 0 ? `[${pct(i.lo)}, ${pct(i.hi)}]` : '-',
+    String(i.nRuns),
+    String(i.nPlans),
+    cell(insightChangeText(i)),
+  ]);
+  parts.push(
+    '## Insights this plan added or changed',
+    insightRows.length > 0
+      ? [
+          table(
+            ['change', 'fidelity', 'status', 'effect', '95% interval', 'runs', 'plans', 'what this plan did'],
+            insightRows.slice(0, caps.insights),
+          ),
+          ...(insightRows.length > caps.insights
+            ? [
+                `_… and ${insightRows.length - caps.insights} more insights${where ? ` in the full report (${where})` : ''}._`,
+              ]
+            : []),
+        ].join('\n\n')
+      : 'None: no configuration was measured.',
+  );
+
+  parts.push(
+    '## Next hypotheses worth a plan',
+    r.next.length > 0
+      ? capped(
+          r.next.map(
+            (n) =>
+              `- **${n.title}** (${Object.entries(n.overrides)
+                .map(([k, v]) => `\`${k}: ${fmtValue(v)}\``)
+                .join(', ')}): ${n.why}.`,
+          ),
+          caps.next,
+          'ideas',
+          where,
+        ).join('\n')
+      : 'Nothing left that this plan points to.',
+  );
+
   const rows = plan.verdicts
     .filter((v) => v.candidateId !== BASELINE_ID)
     .map((v) => {
-      const c = plan.candidates.find((x) => x.id === v.candidateId)!;
-      const change = c.adjustedFrom
-        ? `${describeChange(plan.baseline, c.overrides)} (proposed ${describeChange(plan.baseline, c.adjustedFrom.overrides)}, which could not run)`
-        : describeChange(plan.baseline, c.overrides);
+      const c = plan.candidates.find((x) => x.id === v.candidateId);
+      const change = !c
+        ? v.candidateId
+        : c.adjustedFrom
+          ? `${describeChange(plan.baseline, c.overrides)} (proposed ${describeChange(plan.baseline, c.adjustedFrom.overrides)}, which could not run)`
+          : describeChange(plan.baseline, c.overrides);
       return [
         v.step,
-        change,
+        cell(change),
         v.n > 0 ? pct(v.relEffect) : '-',
         v.n > 0 ? `[${pct(v.lo)}, ${pct(v.hi)}]` : '-',
         String(v.n),
         v.verdict,
-        v.reason.replace(/\|/g, '\\|'),
+        cell(v.reason),
       ];
     });
   parts.push(
-    '## Measurements',
-    table(['step', 'change', 'effect', '95% interval', 'seeds', 'verdict', 'why'], rows),
-  );
-  const failures = plan.runs.flatMap((r) =>
-    r.attempts
-      .filter((a) => a.status === 'failed' || a.status === 'cancelled')
-      .map(
-        (a) =>
-          `- run ${r.id} (${runLabel(plan, r)}, ${r.step}, seed ${r.seed}) attempt ${a.n}: ${a.reason ?? a.conclusion}. Runbook **${a.runbook?.id ?? 'none'}**: ${a.runbook?.note ?? 'no action'}`,
+    '## All measurements',
+    [
+      table(
+        ['step', 'change', 'effect', '95% interval', 'seeds', 'verdict', 'why'],
+        rows.slice(0, caps.measurements),
       ),
+      ...(rows.length > caps.measurements
+        ? [
+            `_… and ${rows.length - caps.measurements} more measurements${where ? ` in the full report (${where})` : ''}._`,
+          ]
+        : []),
+    ].join('\n\n'),
   );
-  parts.push('## Failures and what rea did', failures.length > 0 ? failures.join('\n') : 'None.');
-  if (plan.escalations.length > 0) {
-    parts.push(
-      '## Escalations',
-      ...plan.escalations.map(
-        (e) =>
-          `- ${e.id}: ${e.reason}${e.resolved ? ` (resolved by ${e.resolved.by}: ${e.resolved.action})` : ' (open)'}`,
-      ),
-    );
-  }
-  const est = plan.estimate;
+  const hyp = { ...plan, hypotheses: plan.hypotheses.slice(0, caps.hypotheses) };
   parts.push(
-    '## Spend',
-    `${fmtHours(spent)} GPU-hours (${usd(spent * plan.spec.usdPerGpuHour)}) of an approved ${fmtHours(plan.budget.approvedGpuHours)}; the plan was estimated at ${fmtHours(est.gpuHoursP50)} p50 / ${fmtHours(est.gpuHoursP90)} p90. ${plan.runs.length} runs, ${plan.runs.reduce((s, r) => s + r.attempts.length, 0)} attempts.`,
+    '## Hypotheses',
+    [
+      renderHypotheses(hyp),
+      ...(plan.hypotheses.length > caps.hypotheses
+        ? [
+            `_… and ${plan.hypotheses.length - caps.hypotheses} more hypotheses${where ? ` in the full report (${where})` : ''}._`,
+          ]
+        : []),
+    ].join('\n\n'),
   );
-  if (w && w.relEffect > 0) {
-    const usdPerPoint = (spent * plan.spec.usdPerGpuHour) / (w.relEffect * 100);
-    parts.push(`Cost per point of improvement: ${usd(usdPerPoint)} per 1% of ${metric}.`);
+  // Text from runners and people (goals, failure reasons) may hold a code fence, which would swallow the
+  // rest of the report on GitHub; it is broken with zero-width spaces everywhere but in the chart.
+  const text = `${parts.join('\n\n')}\n`.replace(/`{3,}/g, (m) => m.split('').join('\u200b'));
+  return chart ? text.replace(CHART_SLOT, () => chart) : text;
+}
+
+/** Cuts Markdown to `max` characters at a line end, closing a code block the cut left open. */
+function clipMarkdown(text: string, max: number, note: string): string {
+  if (text.length <= max) return text;
+  const room = Math.max(0, max - note.length - 8);
+  let cut = text.lastIndexOf('\n', room);
+  if (cut <= 0) cut = room;
+  let kept = text.slice(0, cut);
+  if ((kept.split('```').length - 1) % 2 === 1) kept += '\n```';
+  return `${kept}\n\n${note}\n`;
+}
+
+/**
+ * The plan report in Markdown: the file holds all of it; a surface with a size limit gets the same sections
+ * with shorter lists (and, as a last resort, the text cut at a line), each cut saying what it left out.
+ */
+export function renderReport(plan: PlanState, opts: ReportRenderOptions = {}): string {
+  const report = buildReport(plan, opts.history ? { history: opts.history } : {});
+  const full = renderReportWith(plan, report, NO_CAPS);
+  const max = opts.maxChars;
+  if (max === undefined || full.length <= max) return full;
+  for (const n of [200, 50, 20, 8, 3]) {
+    const text = renderReportWith(plan, report, capsOf(n), opts.fullReportAt);
+    if (text.length <= max) return text;
   }
-  parts.push('## Hypotheses', renderHypotheses(plan));
-  return `${parts.join('\n\n')}\n`;
+  const smallest = renderReportWith(plan, report, capsOf(1), opts.fullReportAt);
+  return clipMarkdown(
+    smallest,
+    max,
+    `_… the rest is cut to fit${opts.fullReportAt ? `; the full report is ${opts.fullReportAt}` : ''}._`,
+  );
 }

@@ -3,7 +3,7 @@ import { parseDocument } from 'yaml';
 import { attemptIsLive, jobOf, updateInsights } from '../../app/effects.ts';
 import type { ReaMetrics } from '../../app/metrics.ts';
 import type { Performer } from '../../app/outbox-worker.ts';
-import { applyEvent, updateOrigin } from '../../app/plan-service.ts';
+import { applyEvent, loadModelPlans, updateOrigin } from '../../app/plan-service.ts';
 import type { Store } from '../../app/ports.ts';
 import { fmtHours } from '../../core/decide.ts';
 import { assertNever } from '../../core/knobs.ts';
@@ -15,8 +15,9 @@ import {
   planFiles,
   renderPlanPrBody,
   renderPromotionBody,
-  renderReport,
+  renderReportComment,
   renderStickyComment,
+  reportMarker,
   stickyMarker,
 } from './render.ts';
 import { planBranch, promotionBranch } from './run-ids.ts';
@@ -222,8 +223,8 @@ export function makeGithubPerformer(deps: GithubDeps): Performer {
         if (o.pr !== undefined)
           await host(octokit, o).ensureComment(
             o.pr,
-            `<!-- rea:report:${plan.id} -->`,
-            `<!-- rea:report:${plan.id} -->\n${renderReport(plan)}`,
+            reportMarker(plan.id),
+            renderReportComment(plan, { history: await loadModelPlans(deps.store, plan.spec.model) }),
           );
         return;
       case 'open_promotion':

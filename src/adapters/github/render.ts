@@ -1,3 +1,4 @@
+import type { ReportRenderOptions } from '../../app/render.ts';
 import { progressOf, renderCostTable, renderHypotheses, renderPlan, renderReport } from '../../app/render.ts';
 import { pct } from '../../core/analysis.ts';
 import { fmtHours, spentGpuHours } from '../../core/decide.ts';
@@ -182,3 +183,23 @@ export function renderPromotionBody(plan: PlanState): string {
 }
 
 export { renderReport };
+
+/** GitHub refuses issue comments longer than this many characters. */
+export const GITHUB_COMMENT_LIMIT = 65_536;
+
+export const reportMarker = (planId: string) => `<!-- rea:report:${planId} -->`;
+
+/**
+ * The report comment on the plan PR: the same report as the file, its lists cut (saying how many were left
+ * out) so that marker and body stay within GitHub's comment limit even for thousands of runs.
+ */
+export function renderReportComment(
+  plan: PlanState,
+  opts: Pick<ReportRenderOptions, 'history' | 'fullReportAt'> = {},
+): string {
+  const marker = reportMarker(plan.id);
+  // Headroom for what GitHub may count differently (it counts UTF-16 units like JavaScript, but line ends
+  // can be normalised to CRLF); a 1% margin is cheap.
+  const max = GITHUB_COMMENT_LIMIT - marker.length - 1 - 700;
+  return `${marker}\n${renderReport(plan, { ...opts, maxChars: max })}`;
+}

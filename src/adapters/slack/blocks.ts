@@ -4,6 +4,7 @@ import { pct } from '../../core/analysis.ts';
 import { fmtHours, spentGpuHours } from '../../core/decide.ts';
 import { describeChange, fmtValue } from '../../core/knobs.ts';
 import type { Approval, Effect, NotifyTopic, PlanState } from '../../core/model.ts';
+import { buildReport, type FailureAction, type PlanReport, type ReportInsight } from '../../core/report.ts';
 
 // Block Kit renderings of a plan for its Slack thread. Pure functions of the plan: no I/O, no clock. Every
 // message stays inside Slack's limits whatever the plan holds (hundreds of hypotheses, thousands of runs,
@@ -607,112 +608,213 @@ export function promotionMessage(
 
 // ------------------------------------------------------------------ final report
 
-export function finalReport(plan: PlanState, opts: { prUrl?: string; location?: string } = {}): SlackMessage {
-  const metric = esc(plan.spec.metric.name);
-  const usdPerHour = plan.spec.usdPerGpuHour;
-  const spent = spentGpuHours(plan);
+const FAILURE_ACTION: Record<FailureAction, string> = {
+  retried: 'retried',
+  'retried with changes': 'retried with a changed configuration',
+  skipped: 'skipped as infeasible',
+  escalated: 'escalated to a person',
+  cancelled: 'cancelled with the plan',
+  none: 'left as they were (no runbook matched)',
+};
+
+const INSIGHT_CHANGE: Record<ReportInsight['change'], string> = {
+  new: 'new',
+  changed: 'status changed',
+  strengthened: 'narrower interval',
+  unchanged: 'confirmed',
+};
+
+function settings(overrides: PlanState['baseline']): string {
+  return Object.entries(overrides)
+    .map(([k, v]) => `\`${esc(k)}: ${esc(fmtValue(v))}\``)
+    .join(', ');
+}
+
+function spendTable(r: PlanReport): string {
+  const rows = r.spend.phases
+    .filter((p) => p.runs > 0 || p.estimateGpuHoursP50 > 0)
+    .map((p) => [p.phase, String(p.runs), fmtHours(p.gpuHours), fmtHours(p.estimateGpuHoursP50), usd(p.usd)]);
+  const s = r.spend;
+  rows.push(['total', String(s.runs), fmtHours(s.gpuHours), fmtHours(s.estimateGpuHoursP50), usd(s.usd)]);
+  const head = ['phase', 'runs', 'GPU-h', 'p50 est.', 'USD'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return ['```', line(head), ...rows.map(line), '```'].join('\n');
+}
+
+/** Insight rows shown in the thread: the ones that changed come first, the rest are one click away. */
+const INSIGHT_LINES = 8;
+
+/** The first `n` lines and, when some are left out, a line saying how many. */
+function firstLines(lines: string[], n: number, more: (left: number) => string): string[] {
+  return lines.length <= n ? lines : [...lines.slice(0, n), more(lines.length - n)];
+}
+
+/** The header of the final report reply, by which SlackChat recognises a report already in the thread. */
+export const reportHeader = (planId: string) => `Final report: plan ${planId}`;
+
+export interface FinalReportOptions {
+  prUrl?: string;
+  /** Where the full Markdown report is: a URL or a path. */
+  location?: string;
+  /** The model's plans, for the insights this plan added or changed. */
+  history?: readonly PlanState[];
+  /** Says that the chart follows in the thread as an image. */
+  chart?: boolean;
+}
+
+export function finalReport(plan: PlanState, opts: FinalReportOptions = {}): SlackMessage {
+  const r = buildReport(plan, opts.history ? { history: opts.history } : {});
+  const metric = esc(r.metric.name);
   const where = opts.location
     ? /^https?:\/\//.test(opts.location)
       ? `the <${opts.location}|full report>`
       : `the full report, \`${esc(opts.location)}\``
     : opts.prUrl
-      ? `the <${opts.prUrl}|plan PR>`
+      ? `the report comment in the <${opts.prUrl}|plan PR>`
       : 'the full report';
-  const blocks: Block[] = [header(`Final report: plan ${plan.id}`)];
+  const blocks: Block[] = [header(reportHeader(plan.id))];
   blocks.push(
     section(
-      `*Goal:* ${esc(plan.goal)} · model *${esc(plan.spec.model)}* · ${STATUS[plan.status]}${plan.finishedReason ? ` (${prose(plan.finishedReason)})` : ''}`,
+      `*Goal:* ${esc(r.goal)} · model *${esc(r.model)}* · metric *${metric}* (${r.metric.goal}) · ${STATUS[r.status]}${r.finishedReason ? ` (${prose(r.finishedReason)})` : ''}`,
     ),
   );
 
-  const w = plan.winner;
-  if (w) {
-    const settings = Object.entries(w.overrides)
-      .map(([k, v]) => `\`${esc(k)}: ${esc(fmtValue(v))}\``)
-      .join(', ');
+  const o = r.outcome;
+  if (o.kind === 'winner') {
     blocks.push(
       section(
         [
-          `:trophy: *Winner: ${change(plan, w.overrides)}*`,
-          `${metric} ${fmtValue(w.baselineMean)} → ${fmtValue(w.candidateMean)}: *${pct(w.relEffect)}* improvement, 95% interval [${pct(w.lo)}, ${pct(w.hi)}], ${w.n} paired seeds against the baseline at fidelity ${plan.spec.fidelity.exploitation}.`,
-          `To promote it, set ${settings} in \`${esc(plan.spec.baselineConfigFile)}\`.`,
+          `:trophy: *Winner: ${prose(o.label)}*`,
+          `${metric} ${fmtValue(o.baselineMean)} → ${fmtValue(o.candidateMean)}: *${pct(o.relEffect)}* relative improvement, 95% interval [${pct(o.lo)}, ${pct(o.hi)}], ${o.n} paired seeds against the baseline at fidelity ${o.fidelity}.`,
+          `To promote it, set ${settings(o.overrides)} in \`${esc(r.baselineConfigFile)}\`.`,
         ].join('\n'),
       ),
     );
   } else {
-    blocks.push(
-      section(
-        `*No confirmed winner*${plan.finishedReason ? `: ${prose(plan.finishedReason)}` : ''}. The null results are kept as insights.`,
-      ),
-    );
+    blocks.push(section(`*No winner:* ${prose(o.why)}. The null and negative results are kept as insights.`));
   }
 
   blocks.push(
     ...listSections(
       '*What each phase decided*',
-      plan.decisions.map((d) => `• *${d.step}*: ${prose(d.text)}`),
-      12,
+      r.decisions.length > 0
+        ? r.decisions.map((d) => `• *${d.step}*: ${prose(d.text)}`)
+        : ['No phase finished.'],
+      6,
       (n) => `_… and ${n} more decisions: see ${where}._`,
     ),
   );
 
-  const failures = plan.runs.flatMap((r) =>
-    r.attempts
-      .filter((a) => a.status === 'failed' || a.status === 'cancelled')
-      .map((a) => {
-        const label = r.role === 'baseline' ? 'baseline' : change(plan, r.overrides);
-        const what = a.runbook
-          ? `runbook \`${esc(a.runbook.id)}\`: ${prose(a.runbook.note)}`
-          : a.status === 'cancelled'
-            ? 'cancelled'
-            : 'no runbook matched';
-        return `• run \`${esc(r.id)}\` (${label}, ${r.step}, seed ${r.seed}) attempt ${a.n}: ${prose(a.reason ?? a.conclusion ?? a.status)} → ${what}`;
-      }),
-  );
+  if (r.deadEnds.length > 0) {
+    blocks.push(
+      ...listSections(
+        `*Dead ends (${r.deadEnds.length})*`,
+        r.deadEnds.map(
+          (d) =>
+            `• ${prose(d.label)} · ${d.step} at fidelity ${d.fidelity} · *${d.verdict}*${d.relEffect !== undefined ? ` ${pct(d.relEffect)} [${pct(d.lo!)}, ${pct(d.hi!)}], ${d.n} seed${d.n === 1 ? '' : 's'}` : ''}: ${prose(d.reason)}`,
+        ),
+        3,
+        (n) => `_… and ${n} more dead ends: see ${where}._`,
+      ),
+    );
+  }
+
+  const counts = (Object.keys(FAILURE_ACTION) as FailureAction[])
+    .filter((k) => r.failureCounts[k] > 0)
+    .map((k) => `${r.failureCounts[k]} ${FAILURE_ACTION[k]}`);
+  const failures = r.failures.map((f) => {
+    const what = f.runbookId ? `runbook \`${esc(f.runbookId)}\`: ${prose(f.note)}` : prose(f.note);
+    return `• run \`${esc(f.runId)}\` (${prose(f.label)}, ${f.step}, seed ${f.seed}) attempt ${f.attempt}: ${prose(f.reason)} → ${what}`;
+  });
   blocks.push(
     ...(failures.length > 0
       ? listSections(
-          `*Failures and what rea did (${failures.length})*`,
+          `*Failures and what rea did (${failures.length})*\n${counts.join(', ')}.`,
           failures,
-          10,
+          5,
           (n) => `_… and ${n} more failures: see ${where}._`,
         )
-      : [section('*Failures and what rea did*\nNone.')]),
+      : [section('*Failures and what rea did*\nNo run failed.')]),
   );
 
-  if (plan.escalations.length > 0) {
+  if (r.escalations.length > 0) {
     blocks.push(
       ...listSections(
-        '*Escalations*',
-        plan.escalations.map(
+        `*Escalations (${r.escalations.length})*`,
+        r.escalations.map(
           (e) =>
-            `• ${esc(e.id)}: ${prose(e.reason)}${e.resolved ? ` (resolved by ${who(e.resolved.by)}: ${esc(e.resolved.action)})` : ' (open)'}`,
+            `• ${esc(e.id)}: ${prose(e.reason)}${e.resolution ? ` (resolved by ${who(e.resolution.by)}: ${esc(e.resolution.action)})` : ' *(open)*'}`,
         ),
-        3,
+        2,
         (n) => `_… and ${n} more escalations: see ${where}._`,
       ),
     );
   }
 
-  const approved = plan.budget.approvedGpuHours;
-  const est = plan.estimate;
-  const attempts = plan.runs.reduce((s, r) => s + r.attempts.length, 0);
+  const s = r.spend;
+  const share = s.approvedGpuHours > 0 ? ` (${Math.round((100 * s.gpuHours) / s.approvedGpuHours)}%)` : '';
+  const gain = s.usdPerGain;
   const spend = [
     '*Spend*',
-    `${fmtHours(spent)} GPU-hours (${usd(spent * usdPerHour)}) of an approved ${fmtHours(approved)} (${usd(approved * usdPerHour)}); estimated at ${fmtHours(est.gpuHoursP50)} p50 / ${fmtHours(est.gpuHoursP90)} p90. ${plan.runs.length} runs, ${attempts} attempts.`,
-    w && w.relEffect > 0
-      ? `*${usd((spent * usdPerHour) / (w.relEffect * 100))} per 1% of ${metric}* gained.`
-      : `No improvement was confirmed, so there is no cost per point of ${metric}.`,
+    `${fmtHours(s.gpuHours)} GPU-hours (${usd(s.usd)}) of an approved ${fmtHours(s.approvedGpuHours)} (${usd(s.approvedUsd)})${share}; estimated at ${fmtHours(s.estimateGpuHoursP50)} p50 / ${fmtHours(s.estimateGpuHoursP90)} p90. ${s.runs} runs, ${s.attempts} attempts, ${s.failedAttempts} failed.`,
+    spendTable(r),
+    gain
+      ? `*${usd(gain.usd)} per 0.1% relative improvement of ${metric}* (all dollars spent ÷ the winner's effect in units of 0.1%; ${gain.atLo !== undefined ? `${usd(gain.atHi)} to ${usd(gain.atLo)}` : `at least ${usd(gain.atHi)}`} over its 95% interval).`
+      : `No improvement was confirmed, so there is no cost per unit of ${metric} gained.`,
+    ...(r.llm
+      ? [
+          `Research agent: ${r.llm.calls} call${r.llm.calls === 1 ? '' : 's'} (${esc(r.llm.models.join(', '))}), ${r.llm.inputTokens.toLocaleString('en-US')} in / ${r.llm.outputTokens.toLocaleString('en-US')} out tokens, ${r.llm.cacheReadTokens.toLocaleString('en-US')} cached, ${usd(r.llm.usd)}.`,
+        ]
+      : []),
   ];
   blocks.push(section(spend.join('\n')));
+
+  if (r.insights.length > 0) {
+    blocks.push(
+      ...listSections(
+        `*Insights this plan added or changed (${r.insights.length})*`,
+        firstLines(
+          r.insights.map(
+            (i) =>
+              `• *${i.status}* ${prose(i.title)} at fidelity ${i.fidelity}: ${i.nRuns > 0 ? `${pct(i.meanEffect)} [${pct(i.lo)}, ${pct(i.hi)}], ${i.nRuns} run${i.nRuns === 1 ? '' : 's'}, ${i.nPlans} plan${i.nPlans === 1 ? '' : 's'}` : prose(i.reason)} · _${INSIGHT_CHANGE[i.change]}${i.before ? `, was ${i.before.status} ${pct(i.before.meanEffect)}` : ''}_`,
+          ),
+          INSIGHT_LINES,
+          (n) => `_… and ${n} more insights: see ${where} or \`/rea insights\`._`,
+        ),
+        4,
+        (n) => `_… and ${n} more insights: see ${where} or \`/rea insights\`._`,
+      ),
+    );
+  }
+
+  if (r.next.length > 0) {
+    blocks.push(
+      ...listSections(
+        '*Next hypotheses worth a plan*',
+        r.next.map((n) => `• *${prose(n.title)}* (${settings(n.overrides)}): ${prose(n.why)}.`),
+        3,
+        (n) => `_… and ${n} more ideas: see ${where}._`,
+      ),
+    );
+  }
+
   const links = [
     `Every measurement is in ${where}.`,
+    ...(opts.chart && r.chart.length > 0
+      ? [`:chart_with_upwards_trend: The chart of ${metric} by run and phase follows.`]
+      : []),
     ...(opts.prUrl && opts.location ? [`:page_facing_up: <${opts.prUrl}|Plan PR>`] : []),
   ];
   blocks.push(context([links.join(' · ')]));
 
-  const summary = w
-    ? `Plan ${plan.id} finished: ${describeChange(plan.baseline, w.overrides)} improves ${plan.spec.metric.name} by ${pct(w.relEffect)} [${pct(w.lo)}, ${pct(w.hi)}]`
-    : `Plan ${plan.id} finished without a confirmed winner`;
+  const summary =
+    o.kind === 'winner'
+      ? `Plan ${plan.id} finished: ${o.label} improves ${r.metric.name} by ${pct(o.relEffect)} [${pct(o.lo)}, ${pct(o.hi)}]`
+      : `Plan ${plan.id} finished without a winner`;
   return message(prose(summary), blocks);
 }

@@ -1,6 +1,9 @@
 import { webApi } from '@slack/bolt';
+import type { Logger } from 'pino';
+import { renderReportChart } from '../../app/charts/report-chart.ts';
 import type { Chat } from '../../app/ports.ts';
 import type { Effect, NotifyTopic, PlanState } from '../../core/model.ts';
+import { buildReport } from '../../core/report.ts';
 import {
   budgetRequestMessage,
   escalationMessage,
@@ -8,8 +11,10 @@ import {
   noticeReply,
   planMessage,
   promotionMessage,
+  reportHeader,
   type SlackMessage,
 } from './blocks.ts';
+import { uploadPng } from './files.ts';
 
 // The plan's Slack thread: one parent message updated in place as the plan moves, and replies under it.
 // Called by the outbox worker, so every method either delivers or throws (the worker retries later).
@@ -22,6 +27,9 @@ export interface SlackChatOptions {
   onParentPosted(planId: string, channel: string, ts: string): Promise<void>;
   /** The GitHub web UI for PR links (a GitHub Enterprise Server host differs). */
   githubUrl?: string;
+  /** The model's plans, so that the report can say which insights this plan added or changed. */
+  history?: (model: string) => Promise<PlanState[]>;
+  log?: Logger;
 }
 
 /** A Slack Web API call that failed; `slackError` is Slack's own code (channel_not_found, ratelimited...). */
@@ -43,6 +51,12 @@ interface Parent {
   ts: string;
 }
 
+/** How far the final report of a plan got in its thread: the reply, then the chart under it. */
+interface ReportProgress {
+  replyTs?: string;
+  chartDone: boolean;
+}
+
 type EffectOf<T extends Effect['type']> = Extract<Effect, { type: T }>;
 
 function slackError(err: unknown): string {
@@ -59,6 +73,8 @@ export class SlackChat implements Chat {
    */
   private readonly parents = new Map<string, Parent>();
   private readonly posting = new Map<string, Promise<Parent>>();
+  /** Report replies and charts this process delivered, per plan (see `report`). */
+  private readonly reports = new Map<string, ReportProgress>();
   private readonly githubUrl: string;
 
   constructor(
@@ -100,10 +116,95 @@ export class SlackChat implements Chat {
     await this.reply(plan, budgetRequestMessage(plan, effect));
   }
 
+  /**
+   * The final report: a Block Kit reply, then the chart as a PNG in the same thread. Two Slack calls, so a
+   * retry by the outbox must not repeat the first when only the second failed: this process remembers how
+   * far it got, and a process that does not know (after a restart) looks for the reply in the thread.
+   */
   async report(plan: PlanState, _markdown: string, location?: string): Promise<void> {
     // The Markdown is for files and PRs (tables Slack cannot show); the thread gets Block Kit built from the
     // plan, with a pointer to the full report.
-    await this.reply(plan, finalReport(plan, { ...this.links(plan), ...(location ? { location } : {}) }));
+    const parent = await this.thread(plan);
+    if (!parent) return;
+    const progress = this.reports.get(plan.id) ?? (await this.findReport(plan, parent));
+    this.reports.set(plan.id, progress);
+    const history = this.opts.history ? await this.opts.history(plan.spec.model) : undefined;
+    if (progress.replyTs === undefined) {
+      const msg = finalReport(plan, {
+        ...this.links(plan),
+        ...(location ? { location } : {}),
+        ...(history ? { history } : {}),
+        chart: true,
+      });
+      progress.replyTs = await this.postReply(plan, parent, msg);
+    }
+    if (!progress.chartDone) {
+      await this.uploadChart(plan, parent, history);
+      progress.chartDone = true;
+    }
+  }
+
+  private async uploadChart(
+    plan: PlanState,
+    parent: Parent,
+    history: readonly PlanState[] | undefined,
+  ): Promise<void> {
+    let chart: Awaited<ReturnType<typeof renderReportChart>>;
+    try {
+      chart = await renderReportChart(buildReport(plan, history ? { history } : {}));
+    } catch (err) {
+      // Drawing is deterministic: retrying would fail the same way and hold the plan's later messages.
+      this.opts.log?.error({ planId: plan.id, err: String(err) }, 'report chart could not be drawn');
+      return;
+    }
+    if (!chart) return;
+    try {
+      await uploadPng(this.client, {
+        channel: parent.channel,
+        threadTs: parent.ts,
+        filename: chart.filename,
+        title: chart.title,
+        altText: chart.altText,
+        png: chart.png,
+      });
+    } catch (err) {
+      throw this.wrap('files.uploadV2', plan, err);
+    }
+  }
+
+  /**
+   * What an earlier process already posted of this plan's report, read from the thread. Reading needs the
+   * channels:history scope; without it (or on any error) the report counts as not posted, which risks a
+   * second copy only when the process died between the two calls.
+   */
+  private async findReport(plan: PlanState, parent: Parent): Promise<ReportProgress> {
+    const progress: ReportProgress = { chartDone: false };
+    try {
+      let cursor: string | undefined;
+      for (let page = 0; page < 50; page++) {
+        const res = await this.client.conversations.replies({
+          channel: parent.channel,
+          ts: parent.ts,
+          limit: 200,
+          ...(cursor ? { cursor } : {}),
+        });
+        for (const m of res.messages ?? []) {
+          if (m.ts === parent.ts || !m.bot_id) continue;
+          const head = m.blocks?.[0] as { type?: string; text?: { text?: string } } | undefined;
+          if (head?.type === 'header' && head.text?.text === reportHeader(plan.id)) progress.replyTs = m.ts;
+          else if (progress.replyTs !== undefined && (m.files?.length ?? 0) > 0) progress.chartDone = true;
+        }
+        cursor = res.response_metadata?.next_cursor || undefined;
+        if (!res.has_more || !cursor) break;
+      }
+    } catch (err) {
+      this.opts.log?.warn(
+        { planId: plan.id, err: slackError(err) },
+        'could not read the plan thread; posting the report as new',
+      );
+      return { chartDone: false };
+    }
+    return progress;
   }
 
   async promote(plan: PlanState, effect: EffectOf<'open_promotion'>): Promise<void> {
@@ -175,14 +276,19 @@ export class SlackChat implements Chat {
   private async reply(plan: PlanState, msg: SlackMessage): Promise<void> {
     const parent = await this.thread(plan);
     if (!parent) return;
+    await this.postReply(plan, parent, msg);
+  }
+
+  private async postReply(plan: PlanState, parent: Parent, msg: SlackMessage): Promise<string> {
     try {
-      await this.client.chat.postMessage({
+      const res = await this.client.chat.postMessage({
         channel: parent.channel,
         thread_ts: parent.ts,
         ...msg,
         unfurl_links: false,
         unfurl_media: false,
       });
+      return res.ts ?? '';
     } catch (err) {
       throw this.wrap('chat.postMessage', plan, err);
     }

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { renderWorkflow } from '../../../src/adapters/github/workflow-template.ts';
@@ -70,6 +71,8 @@ export interface Harness {
   rea: ReaServer;
   store: Store;
   app: InstanceType<typeof UnthrottledProbotOctokit>;
+  /** rea serve's REA_DATA_DIR (full reports are written under reports/). */
+  dataDir: string;
 }
 
 export const cleanups: Array<() => Promise<void>> = [];
@@ -121,8 +124,12 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   emulator.setRunner(async (run) => toyOutcome(run));
   const t = await openTestStore();
   cleanups.push(() => t.cleanup());
+  // rea serve keeps full reports under REA_DATA_DIR; a test's go to a temp dir, not the repository.
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'rea-serve-'));
+  cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
   const rea = await startServer({
     env: {
+      REA_DATA_DIR: dataDir,
       APP_ID: '4242',
       PRIVATE_KEY: emulator.privateKey,
       WEBHOOK_SECRET: SECRET,
@@ -145,7 +152,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
     auth: { appId: 4242, privateKey: emulator.privateKey, installationId: info.installationId },
     baseUrl: emulator.apiUrl,
   });
-  return { emulator, rea, store: t.store, app };
+  return { emulator, rea, store: t.store, app, dataDir };
 }
 
 export async function waitFor<T>(

@@ -94,7 +94,11 @@ describe('golden Block Kit payloads', () => {
     expect(text).toContain('95% interval');
     expect(text).toContain('runbook `gpu-oom`');
     expect(text).toContain('runbook `loss-divergence`');
-    expect(text).toMatch(/per 1% of ne\* gained/);
+    expect(text).toContain('per 0.1% relative improvement of ne*');
+    expect(text).toContain('*Dead ends (1)*');
+    expect(text).toContain('1 retried with a changed configuration, 1 skipped as infeasible');
+    expect(text).toContain('*Insights this plan added or changed (18)*');
+    expect(text).toContain('*winner + embedding_dim 8 → 16*');
     await expect(json(msg)).toMatchFileSnapshot('__golden__/final-report.json');
   });
 });

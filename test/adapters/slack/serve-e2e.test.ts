@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ACTION_IDS } from '../../../src/adapters/slack/blocks.ts';
 import type { Store } from '../../../src/app/ports.ts';
@@ -38,6 +40,7 @@ interface Harness {
   rea: ReaServer;
   store: Store;
   app: InstanceType<typeof UnthrottledProbotOctokit>;
+  dataDir: string;
 }
 
 afterEach(cleanUp);
@@ -56,7 +59,7 @@ async function harness(): Promise<Harness> {
       REA_SLACK_CHANNEL: CHANNEL,
     },
   });
-  return { github: h.emulator, slack, rea: h.rea, store: h.store, app: h.app };
+  return { github: h.emulator, slack, rea: h.rea, store: h.store, app: h.app, dataDir: h.dataDir };
 }
 
 describe('rea serve with GitHub and Slack', () => {
@@ -166,6 +169,23 @@ describe('rea serve with GitHub and Slack', () => {
     expect(
       replies.some((m) => JSON.stringify(m.blocks ?? m.text).includes(`Final report: plan ${plan.id}`)),
     ).toBe(true);
+    // The report's chart follows it in the thread as a PNG.
+    expect(h.slack.files).toHaveLength(1);
+    expect(h.slack.files[0]).toMatchObject({ channel: CHANNEL, thread_ts: parentTs, mimetype: 'image/png' });
+    const reportAt = replies.findIndex((m) => JSON.stringify(m.blocks ?? []).includes('Final report'));
+    expect(replies[reportAt + 1]?.files).toEqual([h.slack.files[0]!.id]);
+    // The full report is on disk; the PR gets it as a comment, with the chart as Mermaid.
+    const file = await readFile(path.join(h.dataDir, 'reports', `${plan.id}.md`), 'utf8');
+    expect(file).toContain(`# Report: plan ${plan.id}`);
+    expect(file).toContain('## Insights this plan added or changed');
+    const { data: comments } = await h.app.rest.issues.listComments({
+      owner,
+      repo,
+      issue_number: done.origin!.pr!,
+    });
+    const reportComments = comments.filter((c) => c.body?.startsWith(`<!-- rea:report:${plan.id} -->`));
+    expect(reportComments).toHaveLength(1);
+    expect(reportComments[0]!.body).toContain('```mermaid\nxychart-beta');
     expect(h.slack.messages.filter((m) => m.channel === ASKED_IN)).toHaveLength(0);
 
     const metrics = await fetch(`${h.rea.url}/metrics`).then((r) => r.text());

@@ -100,7 +100,8 @@ describe('SlackChat', () => {
 
     const [parent, ...replies] = emulator.thread(CHANNEL, posted[0]!.ts);
     expect(parent!.thread_ts).toBeUndefined();
-    expect(replies).toHaveLength(7);
+    // The report is two replies: the Block Kit message and the chart shared under it.
+    expect(replies).toHaveLength(8);
     expect(replies.every((r) => r.thread_ts === parent!.ts)).toBe(true);
     expect(replies[0]!.text).toContain('Approved by U0ALICE');
     expect(JSON.stringify(replies[0]!.blocks)).toContain('Approved by <@U0ALICE> (slack)');
@@ -115,7 +116,8 @@ describe('SlackChat', () => {
       { action_id: 'rea_cancel', value: done.id, text: 'Cancel plan' },
     ]);
     expect(JSON.stringify(replies[5]!.blocks)).toContain('Final report');
-    expect(JSON.stringify(replies[6]!.blocks)).toContain('`feature_crosses: true`');
+    expect(replies[6]!.files).toEqual([emulator.files[0]!.id]);
+    expect(JSON.stringify(replies[7]!.blocks)).toContain('`feature_crosses: true`');
     expect(topLevel()).toHaveLength(1);
   });
 
@@ -175,7 +177,18 @@ describe('SlackChat', () => {
     await chat.report({ ...live, status: 'completed' }, '# huge\n');
     // The emulator refuses (invalid_blocks, msg_too_long) whatever Slack would refuse.
     expect(emulator.calls.filter((c) => !c.result.ok)).toEqual([]);
-    expect(emulator.calls).toHaveLength(6);
+    // Six messages, plus the report's look at its thread and the chart's two upload calls.
+    expect(emulator.calls.map((c) => c.method)).toEqual([
+      'chat.postMessage',
+      'chat.update',
+      'chat.postMessage',
+      'chat.postMessage',
+      'chat.postMessage',
+      'conversations.replies',
+      'chat.postMessage',
+      'files.getUploadURLExternal',
+      'files.completeUploadExternal',
+    ]);
     expect(topLevel()).toHaveLength(1);
   });
 });

@@ -65,6 +65,16 @@ async function session(opts: { model?: ModelDir; resolve?: Choice; approve?: boo
     log: pino({ level: 'silent' }),
     actor: { by: 'tester', via: 'cli' },
     approve: async () => opts.approve ?? true,
+    // GPU-hours are wall time, so a loaded machine can outspend the estimate; approve more the way
+    // `rea run --yes` does (what the rest needs, within max_gpu_hours) so the test is about phases, not load.
+    raiseBudget: async (p) => {
+      const cap = m.config.budget.max_gpu_hours - p.budget.approvedGpuHours;
+      const want = Math.max(
+        p.budgetRequest?.neededGpuHours ?? 0,
+        p.estimate.gpuHoursP90 - p.budget.approvedGpuHours,
+      );
+      return want > 0 && want <= cap ? want : undefined;
+    },
     resolveEscalation: async () => opts.resolve ?? 'skip',
     timerEveryMs: 1000,
   });

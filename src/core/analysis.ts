@@ -1,7 +1,7 @@
 import type { KnobValues } from '../config/rea-config.ts';
-import { describeChange, fmtValue, isNumericKnob, overridesKey, scaleKnob } from './knobs.ts';
+import { fmtValue, isNumericKnob, overridesKey, scaleKnob } from './knobs.ts';
 import type { Candidate, PlanState, Run, StepName, Verdict, VerdictKind } from './model.ts';
-import { BASELINE_ID, fidelityFor, MAX_COMBOS, MAX_REFINE } from './plan.ts';
+import { BASELINE_ID, changeText, fidelityFor, MAX_COMBOS, MAX_REFINE } from './plan.ts';
 import {
   estimateEffect,
   mean,
@@ -153,7 +153,18 @@ export interface CandidateDraft {
   label: string;
   hypothesisIds: string[];
   overrides: KnobValues;
+  codeHypothesisId?: string;
   why: string;
+}
+
+/**
+ * Whether candidates can be measured together: their overrides stack and at most one of them carries code.
+ * Two code hypotheses are never combined: each patch runs on its own branch made from the base commit, and
+ * whether two patches apply together in order is only known with the files at hand.
+ */
+export function combinable(parts: Candidate[]): KnobValues | undefined {
+  if (parts.filter((p) => p.codeHypothesisId !== undefined).length > 1) return undefined;
+  return stack(parts.map((p) => p.overrides));
 }
 
 /**
@@ -168,21 +179,34 @@ export function combinationDrafts(state: PlanState, verdicts: Verdict[]): Candid
   const drafts: CandidateDraft[] = [];
   const seen = new Set<string>();
   const add = (parts: Candidate[], why: string) => {
-    const overrides = stack(parts.map((p) => p.overrides));
+    const overrides = combinable(parts);
     if (!overrides) return;
-    const key = overridesKey(overrides);
+    const code = parts.find((p) => p.codeHypothesisId !== undefined)?.codeHypothesisId;
+    const key = `${overridesKey(overrides)}|${code ?? ''}`;
     if (seen.has(key)) return;
     seen.add(key);
+    const codePart = code !== undefined ? { codeHypothesisId: code } : {};
     drafts.push({
-      label: parts.length === 1 ? parts[0]!.label : describeChange(state.baseline, overrides),
+      label:
+        parts.length === 1
+          ? parts[0]!.label
+          : changeText(state, {
+              id: '',
+              step: 'combination',
+              label: '',
+              hypothesisIds: [],
+              overrides,
+              ...codePart,
+            }),
       hypothesisIds: parts.flatMap((p) => p.hypothesisIds),
       overrides,
+      ...codePart,
       why,
     });
   };
   if (passed.length >= 2) {
     const all: Candidate[] = [];
-    for (const p of passed) if (stack([...all, p].map((x) => x.overrides))) all.push(p);
+    for (const p of passed) if (combinable([...all, p])) all.push(p);
     if (all.length >= 2) add(all, 'all compatible passes stacked');
   }
   // Every pass paired with the best one first: a small effect at low fidelity (capacity, crosses) can be
@@ -220,6 +244,7 @@ export function refineDrafts(state: PlanState, best: Candidate): CandidateDraft[
       label: `${best.label} (${why})`,
       hypothesisIds: best.hypothesisIds,
       overrides,
+      ...(best.codeHypothesisId !== undefined ? { codeHypothesisId: best.codeHypothesisId } : {}),
       why,
     });
   };
@@ -256,7 +281,7 @@ export function summarizeVerdicts(state: PlanState, verdicts: Verdict[]): string
   const best = ranked(verdicts, 'pass')[0];
   if (best) {
     const c = state.candidates.find((x) => x.id === best.candidateId)!;
-    parts.push(`best: ${describeChange(state.baseline, c.overrides)} ${pct(best.relEffect)}`);
+    parts.push(`best: ${changeText(state, c)} ${pct(best.relEffect)}`);
   }
   return parts.join('; ');
 }

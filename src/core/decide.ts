@@ -12,6 +12,7 @@ import { assertNever, describeChange, fmtValue, overridesKey } from './knobs.ts'
 import type {
   Approval,
   Attempt,
+  Candidate,
   DecideContext,
   Decided,
   Effect,
@@ -22,7 +23,7 @@ import type {
   Run,
   StepName,
 } from './model.ts';
-import { addCandidate, addStepRuns, nextKey, reestimate, stepPhase } from './plan.ts';
+import { addCandidate, addStepRuns, changeText, nextKey, reestimate, stepPhase } from './plan.ts';
 import { decideRunbookAction, matchRunbook } from './runbooks.ts';
 
 // The one function that drives a plan: decide(state, event, ctx) -> { state, effects }. Pure: time and
@@ -364,7 +365,11 @@ function handleFailure(b: Builder, run: Run, attempt: Attempt, f: FailureFacts):
     concurrencyCap: state.concurrencyCap,
   });
   attempt.runbook = { id: runbook?.id ?? 'none', action: decision.type, note: decision.note };
-  const who = `${run.role === 'baseline' ? 'baseline' : describeChange(state.baseline, run.overrides)} (run ${run.id}, attempt ${attempt.n})`;
+  const cand = state.candidates.find((c) => c.id === run.candidateId);
+  const change = cand?.codeHypothesisId
+    ? changeText(state, { ...cand, overrides: run.overrides })
+    : undefined;
+  const who = `${run.role === 'baseline' ? 'baseline' : (change ?? describeChange(state.baseline, run.overrides))} (run ${run.id}, attempt ${attempt.n})`;
   switch (decision.type) {
     case 'retry':
     case 'reduce_concurrency': {
@@ -425,8 +430,23 @@ function advance(b: Builder): void {
 
 function toCandidates(b: Builder, step: StepName, drafts: CandidateDraft[]) {
   return drafts.map((d) =>
-    addCandidate(b.state, { step, label: d.label, hypothesisIds: d.hypothesisIds, overrides: d.overrides }),
+    addCandidate(b.state, {
+      step,
+      label: d.label,
+      hypothesisIds: d.hypothesisIds,
+      overrides: d.overrides,
+      ...(d.codeHypothesisId !== undefined ? { codeHypothesisId: d.codeHypothesisId } : {}),
+    }),
   );
+}
+
+function draftOf(c: Candidate): Omit<CandidateDraft, 'why'> {
+  return {
+    label: c.label,
+    hypothesisIds: c.hypothesisIds,
+    overrides: c.overrides,
+    ...(c.codeHypothesisId !== undefined ? { codeHypothesisId: c.codeHypothesisId } : {}),
+  };
 }
 
 function enterStep(b: Builder, step: StepName, drafts: CandidateDraft[]): void {
@@ -505,14 +525,7 @@ function completeStep(b: Builder): void {
         b.decision(
           `Combination: ${summarizeVerdicts(state, verdicts)}. No numeric knob to refine: confirming ${label(best.candidateId)} at full fidelity.`,
         );
-        enterStep(b, 'confirm', [
-          {
-            label: bestCandidate.label,
-            hypothesisIds: bestCandidate.hypothesisIds,
-            overrides: bestCandidate.overrides,
-            why: 'best combination',
-          },
-        ]);
+        enterStep(b, 'confirm', [{ ...draftOf(bestCandidate), why: 'best combination' }]);
         return;
       }
       b.decision(
@@ -536,9 +549,7 @@ function completeStep(b: Builder): void {
           ? `Refinement: ${label(chosen.candidateId)} improved on the combination (${pct(chosen.relEffect)} vs ${pct(incumbent.relEffect)}). Confirming it at full fidelity over ${state.spec.seeds.exploitation} fresh seeds.`
           : `Refinement: no neighbour beat ${label(incumbent.candidateId)} (${pct(incumbent.relEffect)}). Confirming it at full fidelity over ${state.spec.seeds.exploitation} fresh seeds.`,
       );
-      enterStep(b, 'confirm', [
-        { label: c.label, hypothesisIds: c.hypothesisIds, overrides: c.overrides, why: 'confirmation' },
-      ]);
+      enterStep(b, 'confirm', [{ ...draftOf(c), why: 'confirmation' }]);
       return;
     }
     case 'confirm': {
@@ -565,7 +576,7 @@ function completeStep(b: Builder): void {
           candidateMean: m(cand),
         };
         b.decision(
-          `Confirmation: ${describeChange(state.baseline, c.overrides)} improves ${state.spec.metric.name} by ${pct(v.relEffect)} (95% interval [${pct(v.lo)}, ${pct(v.hi)}], ${v.n} seeds at fidelity ${v.fidelity}).`,
+          `Confirmation: ${changeText(state, c)} improves ${state.spec.metric.name} by ${pct(v.relEffect)} (95% interval [${pct(v.lo)}, ${pct(v.hi)}], ${v.n} seeds at fidelity ${v.fidelity}).`,
         );
         b.effects.push({
           type: 'open_promotion',
@@ -575,9 +586,7 @@ function completeStep(b: Builder): void {
         finish(b, 'confirmed a winner');
         return;
       }
-      b.decision(
-        `Confirmation: ${describeChange(state.baseline, c.overrides)} did not hold up at full fidelity: ${v.reason}.`,
-      );
+      b.decision(`Confirmation: ${changeText(state, c)} did not hold up at full fidelity: ${v.reason}.`);
       finish(b, 'the best combination was not confirmed at full fidelity');
       return;
     }
@@ -627,6 +636,8 @@ function schedule(b: Builder): void {
     flying += 1;
     committed += est.p50;
     const key = `dispatch:${state.id}:${r.id}:${n}`;
+    const codeId = state.candidates.find((c) => c.id === r.candidateId)?.codeHypothesisId;
+    const code = codeId !== undefined ? { codeHypothesisId: codeId } : {};
     if (previous && overridesKey(previous.overrides) === overridesKey(overrides)) {
       b.effects.push({
         type: 'retry_run',
@@ -636,6 +647,7 @@ function schedule(b: Builder): void {
         overrides,
         fidelity: r.fidelity,
         seed: r.seed,
+        ...code,
         idempotencyKey: key,
       });
     } else {
@@ -646,6 +658,7 @@ function schedule(b: Builder): void {
         overrides,
         fidelity: r.fidelity,
         seed: r.seed,
+        ...code,
         idempotencyKey: key,
       });
     }

@@ -1,6 +1,7 @@
 import type { Knob, KnobValues } from '../config/rea-config.ts';
 import { checkKnobValues, describeChange, fmtValue, overridesKey } from './knobs.ts';
 import type { Hypothesis, InsightRow, RejectedHypothesis } from './model.ts';
+import { changeKey } from './plan.ts';
 
 // The hypothesis engine's pure half (DESIGN section 7): what the insight database proposes and suppresses,
 // and how proposals from every source are merged, deduplicated, kept diverse and ranked.
@@ -178,11 +179,13 @@ export function mergeHypotheses(args: {
         continue;
       }
       const same = Object.entries(h.overrides).every(([k, v]) => args.baseline[k] === v);
-      if (same) {
+      if (same && h.kind !== 'code') {
         reject(h, 'changes nothing: every value equals the baseline');
         continue;
       }
-      const key = overridesKey(h.overrides);
+      // A code change is keyed by its patch as well, so it is neither a duplicate of its plain config nor
+      // suppressed by what that config did.
+      const key = changeKey(h.overrides, h.kind === 'code' ? (h.patch ?? '') : undefined);
       const why = args.suppressed.get(key);
       if (why && h.source !== 'insights') {
         reject(h, `suppressed by insights: ${why}`);

@@ -62,6 +62,11 @@ export interface Candidate {
   overrides: KnobValues;
   /** Set when a runbook had to change the configuration to run it at all (e.g. a smaller batch). */
   adjustedFrom?: { overrides: KnobValues; why: string };
+  /**
+   * The code hypothesis whose patch this candidate runs with (its overrides apply on top). At most one:
+   * two code hypotheses are never combined, because each runs on its own branch made from the base commit.
+   */
+  codeHypothesisId?: string;
 }
 
 export type RunStatus = 'pending' | 'dispatched' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -221,6 +226,8 @@ export interface GithubOrigin {
   commentId?: number;
   checkRunId?: number;
   promotionPr?: number;
+  /** Draft experiment PRs of code hypotheses, by hypothesis id (made only after the plan was approved). */
+  experimentPrs?: Record<string, number>;
 }
 
 export interface NoisePrior {
@@ -345,6 +352,8 @@ export type Effect =
       overrides: KnobValues;
       fidelity: number;
       seed: number;
+      /** Set when the run executes a code hypothesis's patch (its branch on GitHub, a scratch copy locally). */
+      codeHypothesisId?: string;
       idempotencyKey: string;
     }
   | {
@@ -355,6 +364,7 @@ export type Effect =
       overrides: KnobValues;
       fidelity: number;
       seed: number;
+      codeHypothesisId?: string;
       idempotencyKey: string;
     }
   | { type: 'cancel_run'; runId: string; attempt: number; reason: string; idempotencyKey: string }

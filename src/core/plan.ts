@@ -32,6 +32,40 @@ export const MAX_ATTEMPTS = 3;
 /** Confirmation seeds are offset so that the final estimate is made on seeds search never saw. */
 export const CONFIRM_SEED_OFFSET = 1000;
 
+/**
+ * A short, stable digest of a patch: FNV-1a, the same identity insights key code changes by
+ * (`changeKeyOf` in insights.ts), so that a hypothesis and the insight it produced share one key.
+ */
+export function codeDigest(patch: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < patch.length; i++) {
+    h ^= patch.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, '0');
+}
+
+/** What identifies a change: its overrides and, for code, `code:<digest>` of its patch (never pooled). */
+export function changeKey(overrides: KnobValues, patch?: string): string {
+  const key = overridesKey(overrides);
+  if (patch === undefined) return key;
+  return [key, `code:${codeDigest(patch)}`].filter((p) => p !== '').join(',');
+}
+
+/** The code hypothesis a candidate runs, if any. */
+export function codeOf(state: Pick<PlanState, 'hypotheses'>, c: Candidate): Hypothesis | undefined {
+  if (c.codeHypothesisId === undefined) return undefined;
+  return state.hypotheses.find((h) => h.id === c.codeHypothesisId);
+}
+
+/** How people read a candidate's change: its knob changes, plus the title of its code change. */
+export function changeText(state: Pick<PlanState, 'hypotheses' | 'baseline'>, c: Candidate): string {
+  const code = codeOf(state, c);
+  if (!code) return describeChange(state.baseline, c.overrides);
+  const knobs = Object.keys(c.overrides).length > 0 ? `${describeChange(state.baseline, c.overrides)}, ` : '';
+  return `${knobs}code: ${code.title}`;
+}
+
 export function stepPhase(step: StepName): PhaseName {
   return step === 'refine' || step === 'confirm' ? 'exploitation' : step;
 }
@@ -118,7 +152,11 @@ export function createPlan(input: CreatePlanInput): Decided {
   const kept: Omit<Hypothesis, 'id'>[] = [];
   const seen = new Set<string>([overridesKey({})]);
   for (const h of input.hypotheses) {
-    const key = overridesKey(h.overrides);
+    if (h.kind === 'code' && !h.patch?.trim()) {
+      rejected.push({ ...pick(h), reason: 'a code hypothesis without a patch' });
+      continue;
+    }
+    const key = changeKey(h.overrides, h.kind === 'code' ? h.patch : undefined);
     if (seen.has(key)) {
       rejected.push({ ...pick(h), reason: 'duplicate of an earlier hypothesis' });
       continue;
@@ -170,6 +208,7 @@ export function createPlan(input: CreatePlanInput): Decided {
       label: h.title,
       hypothesisIds: [h.id],
       overrides: h.overrides,
+      ...(h.kind === 'code' ? { codeHypothesisId: h.id } : {}),
     });
   }
   addStepRuns(
@@ -193,7 +232,10 @@ export function nextKey(state: PlanState, prefix: string): string {
 
 export function addCandidate(state: PlanState, c: Omit<Candidate, 'id'>): Candidate {
   const key = overridesKey(c.overrides);
-  const existing = state.candidates.find((x) => x.step === c.step && overridesKey(x.overrides) === key);
+  const existing = state.candidates.find(
+    (x) =>
+      x.step === c.step && overridesKey(x.overrides) === key && x.codeHypothesisId === c.codeHypothesisId,
+  );
   if (existing) return existing;
   const candidate: Candidate = { ...c, id: `c${state.candidates.length}` };
   state.candidates.push(candidate);

@@ -19,19 +19,28 @@ export interface PerformerDeps {
   reportDir: string;
 }
 
-/** The attempt a dispatch or retry effect names, as a runner job. */
+/** The attempt a dispatch or retry effect names, as a runner job (with its code hypothesis's patch). */
 export function jobOf(
-  planId: string,
+  plan: Pick<PlanState, 'id' | 'hypotheses'>,
   effect: Extract<Effect, { type: 'dispatch_run' | 'retry_run' }>,
 ): RunJob {
+  let code: RunJob['code'];
+  if (effect.codeHypothesisId !== undefined) {
+    const h = plan.hypotheses.find((x) => x.id === effect.codeHypothesisId);
+    // A dispatch naming code the plan does not have must not run as the plain config.
+    if (h?.kind !== 'code' || !h.patch)
+      throw new Error(`plan ${plan.id} has no code hypothesis ${effect.codeHypothesisId} with a patch`);
+    code = { hypothesisId: h.id, title: h.title, patch: h.patch };
+  }
   return {
-    planId,
+    planId: plan.id,
     runId: effect.runId,
     attempt: effect.attempt,
     overrides: effect.overrides,
     fidelity: effect.fidelity,
     seed: effect.seed,
     idempotencyKey: effect.idempotencyKey,
+    ...(code ? { code } : {}),
   };
 }
 
@@ -79,7 +88,7 @@ export function makePerformer(deps: PerformerDeps): Performer {
       case 'dispatch_run':
       case 'retry_run': {
         if (!attemptIsLive(plan, effect.runId, effect.attempt)) return;
-        await deps.runner.dispatch(jobOf(plan.id, effect));
+        await deps.runner.dispatch(jobOf(plan, effect));
         return;
       }
       case 'cancel_run':

@@ -24,6 +24,11 @@ export interface RunJob {
   fidelity: number;
   seed: number;
   idempotencyKey: string;
+  /**
+   * The code hypothesis this attempt runs: a local runner applies `patch` to a scratch copy of the model
+   * directory; on GitHub the run is dispatched on the hypothesis's experiment branch instead.
+   */
+  code?: { hypothesisId: string; title: string; patch: string };
 }
 
 /** What a runner learns about an attempt; the app turns each into a PlanEvent for `decide`. */

@@ -71,6 +71,7 @@ export async function runLocal(opts: LocalRunOptions): Promise<PlanState> {
           maxConcurrent: model.config.budget.max_concurrent_runs,
           outputRoot: path.join(ctx.dataDir, 'runs'),
           metricName: model.config.metric.name,
+          editable: model.config.editable,
           onReport,
         }),
       reportDir: path.join(ctx.dataDir, 'reports'),

@@ -178,6 +178,7 @@ describe('loadRunbooks', () => {
       'gpu-oom',
       'loss-divergence',
       'data-not-found',
+      'code-patch-rejected',
       'startup-failure',
       'timeout',
       'metrics-invalid',
@@ -193,7 +194,7 @@ describe('loadRunbooks', () => {
   it('is fine without a .rea/runbooks directory in the model repo', async () => {
     const { runbooks, problems } = await loadRunbooks({ modelDir: root });
     expect(problems).toEqual([]);
-    expect(runbooks).toHaveLength(7);
+    expect(runbooks).toHaveLength(8);
   });
 
   it('reports invalid model runbooks and keeps the valid ones', async () => {

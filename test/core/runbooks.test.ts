@@ -112,6 +112,16 @@ describe('matchRunbook with the built-in runbooks', () => {
       'startup-failure',
     ],
     ['command not found', { logExcerpt: 'bash: torchrun: command not found' }, 'startup-failure'],
+    [
+      'a refused code patch',
+      {
+        conclusion: 'startup_failure',
+        reason:
+          'rea: the code patch of hypothesis h2 (gelu) was not applied: the patch does not apply to model.mjs: its context differs from the file',
+        logExcerpt: '',
+      },
+      'code-patch-rejected',
+    ],
     ['dash not found', { logExcerpt: '/bin/sh: 1: python: not found' }, 'startup-failure'],
     [
       'python missing script',
@@ -499,6 +509,7 @@ describe('runbooks from a model repo', () => {
       'gpu-oom',
       'loss-divergence',
       'data-not-found',
+      'code-patch-rejected',
       'startup-failure',
       'timeout',
       'metrics-invalid',

@@ -154,7 +154,7 @@ export function makeGithubPerformer(deps: GithubDeps): Performer {
           externalId = prev.externalId;
           externalAttempt = (prev.externalAttempt ?? 1) + 1;
         } else {
-          ({ externalId } = await runner.dispatch(jobOf(plan.id, effect)));
+          ({ externalId } = await runner.dispatch(jobOf(plan, effect)));
         }
         if (externalId) {
           await apply(deps, plan.id, {

@@ -1,6 +1,21 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import {
+  copyFile,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  readlink,
+  realpath,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import path from 'node:path';
+import { applyCodePatch } from '../../app/code-patch.ts';
 import type { RunJob, Runner, RunnerReport } from '../../app/ports.ts';
 import { parseMetricsText } from '../../config/metrics.ts';
 import { assertNever } from '../../core/knobs.ts';
@@ -15,6 +30,11 @@ import type { FailureConclusion } from '../../core/model.ts';
 // Output goes straight from the child into `<attempt dir>/log.txt` (the file descriptor is the child's
 // stdout and stderr), so the log keeps the exact interleaving of the two streams and survives a crash of
 // rea; the log tail in reports is read back from that file.
+//
+// An attempt of a code hypothesis runs in a scratch copy of the model directory (`<attempt dir>/code`) with
+// the hypothesis's patch applied in JavaScript; the model directory itself is never written. A patch that
+// does not apply, or touches a path outside the copy or outside `editable`, fails the attempt before
+// anything runs, with a reason the `code-patch-rejected` runbook recognises.
 
 export interface LocalProcessRunnerOptions {
   /** Model directory: the working directory of every job. */
@@ -33,6 +53,8 @@ export interface LocalProcessRunnerOptions {
   now?: () => number;
   /** How long a process group gets between SIGTERM and SIGKILL. */
   killGraceMs?: number;
+  /** `editable` globs from .rea.yml: the only files a code hypothesis's patch may change. */
+  editable?: readonly string[];
 }
 
 export type LocalRunnerErrorCode = 'invalid_options' | 'invalid_job' | 'shut_down';
@@ -67,6 +89,8 @@ interface AttemptState {
   killing?: Promise<void>;
   timer?: NodeJS.Timeout;
   pidWritten?: Promise<void>;
+  /** The scratch copy a code attempt runs in (removed when the attempt ends). */
+  codeDir?: string;
   /** The terminal report was sent (or deliberately suppressed). */
   reported: boolean;
   finishing: boolean;
@@ -285,6 +309,22 @@ export class LocalProcessRunner implements Runner {
       this.finish(a, await this.outcome(a, null, null));
       return;
     }
+    let cwd = this.opts.dir;
+    if (job.code) {
+      const prepared = await this.prepareCode(a, job.code);
+      if (!prepared.ok) {
+        await log.write(`${prepared.reason}\n`).catch(() => {});
+        await log.close();
+        this.finish(a, { type: 'failed', conclusion: 'startup_failure', reason: prepared.reason });
+        return;
+      }
+      cwd = prepared.dir;
+      if (a.killReason) {
+        await log.close();
+        this.finish(a, await this.outcome(a, null, null));
+        return;
+      }
+    }
 
     const env = {
       ...process.env,
@@ -299,7 +339,7 @@ export class LocalProcessRunner implements Runner {
     let child: ChildProcess;
     try {
       child = spawn('/bin/sh', ['-c', this.opts.command], {
-        cwd: this.opts.dir,
+        cwd,
         env,
         detached: true,
         stdio: ['ignore', log.fd, log.fd],
@@ -337,7 +377,7 @@ export class LocalProcessRunner implements Runner {
       this.finish(a, {
         type: 'failed',
         conclusion: 'startup_failure',
-        reason: `could not start /bin/sh in ${this.opts.dir}: ${errorText(err)}`,
+        reason: `could not start /bin/sh in ${cwd}: ${errorText(err)}`,
       });
     });
     child.once('exit', (code, signal) => {
@@ -408,11 +448,66 @@ export class LocalProcessRunner implements Runner {
     return { type: 'failed', conclusion: 'failure', reason: `exited with code ${code}${suffix}` };
   }
 
+  /**
+   * Makes `<attempt dir>/code`: a copy of the model directory (without .git, rea's own .rea data and the
+   * output root; node_modules linked, not copied) with the patch applied. The patch text is only parsed.
+   */
+  private async prepareCode(
+    a: AttemptState,
+    code: NonNullable<RunJob['code']>,
+  ): Promise<{ ok: true; dir: string } | { ok: false; reason: string }> {
+    const refuse = (why: string) => ({
+      ok: false as const,
+      reason: `${CODE_PATCH_REJECTED} ${code.hypothesisId} (${code.title}) was not applied: ${why}`,
+    });
+    const src = this.opts.dir;
+    const dst = path.join(a.attemptDir, 'code');
+    a.codeDir = dst;
+    const skip = new Set([path.join(src, '.git'), path.join(src, '.rea'), path.join(src, 'node_modules')]);
+    const out = this.opts.outputRoot;
+    try {
+      await rm(dst, { recursive: true, force: true });
+      await writeFile(path.join(a.attemptDir, 'code.patch'), code.patch);
+      await copyTree(src, dst, (from) => !skip.has(from) && from !== out);
+      if (await pathExists(path.join(src, 'node_modules')))
+        await symlink(path.join(src, 'node_modules'), path.join(dst, 'node_modules'));
+    } catch (err) {
+      return refuse(`could not copy ${src} to ${dst}: ${errorText(err)}`);
+    }
+    const root = await realpath(dst);
+    const editable = this.opts.editable ?? [];
+    let result: Awaited<ReturnType<typeof applyCodePatch>>;
+    try {
+      result = await applyCodePatch(code.patch, editable, async (rel) => {
+        const abs = await insideCopy(root, rel);
+        try {
+          return await readFile(abs, 'utf8');
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+          throw err;
+        }
+      });
+      if (!result.ok) return refuse(result.reason);
+      for (const [rel, text] of Object.entries(result.files)) {
+        const abs = await insideCopy(root, rel);
+        await mkdir(path.dirname(abs), { recursive: true });
+        // mkdir may have made directories; check again that nothing on the way is a link out of the copy.
+        await insideCopy(root, rel);
+        await writeFile(abs, text);
+      }
+    } catch (err) {
+      return refuse(errorText(err));
+    }
+    return { ok: true, dir: dst };
+  }
+
   /** Sends the one report of how the attempt ended, frees its slot and starts what is queued. */
   private finish(a: AttemptState, outcome: Outcome, endedAt?: number): void {
     if (a.finishing) return;
     a.finishing = true;
     void (async () => {
+      // The copy can be as large as the model directory; the patch and the log stay in the attempt dir.
+      if (a.codeDir) await rm(a.codeDir, { recursive: true, force: true }).catch(() => {});
       const logTail = await readLogTail(path.join(a.attemptDir, 'log.txt'));
       const durationSec =
         a.startedAt !== undefined && endedAt !== undefined ? Math.max(0, (endedAt - a.startedAt) / 1000) : 0;
@@ -519,6 +614,47 @@ export class LocalProcessRunner implements Runner {
     this.idleWaiters = [];
     for (const w of waiters) w();
   }
+}
+
+/** Starts the reason of an attempt whose code patch was refused (the code-patch-rejected runbook matches it). */
+export const CODE_PATCH_REJECTED = 'rea: the code patch of hypothesis';
+
+/**
+ * The absolute path of `rel` inside `root`, refusing a path that leaves it or passes through a symbolic
+ * link (a link in the model directory could otherwise carry a write out of the copy).
+ */
+/**
+ * Copies a directory tree, leaving out what `keep` refuses (the output root may sit inside the model
+ * directory, which fs.cp refuses outright). Links are copied as links; files are cloned copy-on-write where
+ * the file system can, copied elsewhere.
+ */
+async function copyTree(src: string, dst: string, keep: (from: string) => boolean): Promise<void> {
+  await mkdir(dst, { recursive: true });
+  for (const entry of await readdir(src, { withFileTypes: true })) {
+    const from = path.join(src, entry.name);
+    const to = path.join(dst, entry.name);
+    if (!keep(from)) continue;
+    if (entry.isSymbolicLink()) await symlink(await readlink(from), to);
+    else if (entry.isDirectory()) await copyTree(from, to, keep);
+    else if (entry.isFile()) await copyFile(from, to, constants.COPYFILE_FICLONE);
+  }
+}
+
+async function insideCopy(root: string, rel: string): Promise<string> {
+  const abs = path.resolve(root, rel);
+  if (!abs.startsWith(`${root}${path.sep}`)) throw new Error(`${rel} is outside the copy of the model`);
+  let cur = root;
+  for (const part of path.relative(root, abs).split(path.sep)) {
+    cur = path.join(cur, part);
+    try {
+      if ((await lstat(cur)).isSymbolicLink())
+        throw new Error(`${rel} goes through a symbolic link (${path.relative(root, cur)})`);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') break;
+      throw err;
+    }
+  }
+  return abs;
 }
 
 function attemptKey(planId: string, runId: string, attempt: number): string {

@@ -20,7 +20,7 @@ import { makeLogger } from './app/logger.ts';
 import { makeMetrics } from './app/metrics.ts';
 import { drainOutbox, type Performer } from './app/outbox-worker.ts';
 import { loadModelPlans, updateSlackThread } from './app/plan-service.ts';
-import type { Chat, Store } from './app/ports.ts';
+import type { Chat, HypothesisSource, Store } from './app/ports.ts';
 import { renderReport } from './app/render.ts';
 import { loadRunbooks } from './config/runbooks.ts';
 import type { Effect, PlanState } from './core/model.ts';
@@ -55,6 +55,8 @@ export interface ServeOptions {
    * GitHub's secondary rate limits ask; tests against the emulator pass an unthrottled one.
    */
   Octokit?: typeof ProbotOctokit;
+  /** Hypothesis sources (tests inject fixed proposals); the offline research agent by default. */
+  sources?: HypothesisSource[];
 }
 
 /** Bolt logs through rea's logger (pino), one level quieter: Bolt's info is chatty. */
@@ -143,7 +145,7 @@ export async function startServer(opts: ServeOptions): Promise<ReaServer> {
     runbooks,
     log,
     now,
-    sources: [new OfflineResearchAgent()],
+    sources: opts.sources ?? [new OfflineResearchAgent()],
     ...(opts.findDelayMs !== undefined ? { findDelayMs: opts.findDelayMs } : {}),
   };
   const middleware = await createNodeMiddleware(githubApp(deps), {

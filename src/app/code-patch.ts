@@ -7,6 +7,9 @@ import { minimatch } from 'minimatch';
 // only files the model's `.rea.yml` lists as `editable`, only relative paths inside the repository, files
 // changed or created (not renamed or deleted), and every hunk must apply exactly.
 
+/** Starts the reason of an attempt whose code patch was refused (the code-patch-rejected runbook matches it). */
+export const CODE_PATCH_REJECTED = 'rea: the code patch of hypothesis';
+
 export type PatchResult = { ok: true; files: Record<string, string> } | { ok: false; reason: string };
 
 export interface FileChange {

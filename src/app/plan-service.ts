@@ -36,6 +36,7 @@ export function specFrom(model: ModelDir): PlanSpec {
     approvers: c.approvers,
     baselineConfigFile: c.baseline.config_file,
     workflow: c.run.workflow,
+    editable: c.editable,
   };
 }
 

@@ -1,8 +1,8 @@
 import { pct } from '../core/analysis.ts';
 import { fmtHours, spentGpuHours } from '../core/decide.ts';
 import { describeChange, fmtValue } from '../core/knobs.ts';
-import type { PhaseName, PlanState } from '../core/model.ts';
-import { BASELINE_ID } from '../core/plan.ts';
+import type { Hypothesis, PhaseName, PlanState, Run } from '../core/model.ts';
+import { BASELINE_ID, changeText } from '../core/plan.ts';
 import { buildReport, type PlanReport, type ReportInsight } from '../core/report.ts';
 
 // Markdown renderings of a plan shared by every surface (terminal, report file, later PR and Slack).
@@ -37,12 +37,68 @@ export function renderCostTable(plan: PlanState): string {
   return table(['phase', 'runs (at most)', 'fidelity', 'seeds', 'GPU-h p50 / p90', 'USD p50 / p90'], rows);
 }
 
+/** A hypothesis's change: its knobs, and for code the files it patches and its draft PR once made. */
+export function hypothesisChange(plan: PlanState, h: Hypothesis): string {
+  if (h.kind !== 'code') return describeChange(plan.baseline, h.overrides);
+  const pr = plan.origin?.experimentPrs?.[h.id];
+  const knobs = Object.keys(h.overrides).length > 0 ? `${describeChange(plan.baseline, h.overrides)} + ` : '';
+  return `${knobs}code (${(h.files ?? []).join(', ') || 'patch'})${pr !== undefined ? `, draft PR #${pr}` : ''}`;
+}
+
+/** Patches longer than this are cut in Markdown (the whole patch is in the plan's JSON file). */
+const PATCH_SHOWN_CHARS = 12_000;
+
+/** Each code hypothesis's patch as a folded diff, so approvers read the code before they approve it. */
+export function renderPatches(plan: PlanState): string[] {
+  return plan.hypotheses
+    .filter((h) => h.kind === 'code' && h.patch)
+    .map((h) => {
+      const patch = h.patch!;
+      const shown = patch.length > PATCH_SHOWN_CHARS ? `${patch.slice(0, PATCH_SHOWN_CHARS)}\n...` : patch;
+      const fence = shown.includes('```') ? '~~~~' : '```';
+      const cut = shown === patch ? '' : ` (first ${PATCH_SHOWN_CHARS} of ${patch.length} characters)`;
+      return [
+        `<details><summary>${h.id} code: ${h.title.replace(/</g, '&lt;')}${cut}</summary>`,
+        '',
+        `${fence}diff`,
+        shown.replace(/\n$/, ''),
+        fence,
+        '',
+        '</details>',
+      ].join('\n');
+    });
+}
+
+/** How a run's change reads in run tables: the knobs it ran with, and its code hypothesis. */
+export function runLabel(plan: PlanState, r: Run): string {
+  if (r.role === 'baseline') return 'baseline';
+  const c = plan.candidates.find((x) => x.id === r.candidateId);
+  if (c?.codeHypothesisId !== undefined) return changeText(plan, { ...c, overrides: r.overrides });
+  return describeChange(plan.baseline, r.overrides);
+}
+
+/** The winner's change, with its code part (and the experiment PR that holds the code) when it has one. */
+export function winnerChange(plan: PlanState): string {
+  const w = plan.winner!;
+  if (w.codeHypothesisId === undefined) return describeChange(plan.baseline, w.overrides);
+  const text = changeText(plan, {
+    id: w.candidateId,
+    step: 'confirm',
+    label: w.label,
+    hypothesisIds: [],
+    overrides: w.overrides,
+    codeHypothesisId: w.codeHypothesisId,
+  });
+  const pr = plan.origin?.experimentPrs?.[w.codeHypothesisId];
+  return pr !== undefined ? `${text} (draft PR #${pr})` : text;
+}
+
 export function renderHypotheses(plan: PlanState): string {
   const rows = plan.hypotheses.map((h) => [
     h.id,
     h.title.replace(/\|/g, '\\|'),
     `${h.source}${h.agent !== h.source ? ` (${h.agent})` : ''}`,
-    describeChange(plan.baseline, h.overrides),
+    hypothesisChange(plan, h).replace(/\|/g, '\\|'),
     h.risk,
   ]);
   return table(['id', 'hypothesis', 'source', 'change', 'risk'], rows);
@@ -56,6 +112,7 @@ export function renderPlan(plan: PlanState): string {
     renderHypotheses(plan),
   ];
   for (const h of plan.hypotheses) parts.push(`- **${h.id}** ${h.rationale}`);
+  parts.push(...renderPatches(plan));
   if (plan.rejected.length > 0) {
     parts.push(
       '## Not included',

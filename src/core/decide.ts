@@ -568,6 +568,7 @@ function completeStep(b: Builder): void {
           candidateId: c.id,
           label: c.label,
           overrides: c.overrides,
+          ...(c.codeHypothesisId !== undefined ? { codeHypothesisId: c.codeHypothesisId } : {}),
           relEffect: v.relEffect,
           lo: v.lo,
           hi: v.hi,

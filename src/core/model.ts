@@ -200,6 +200,8 @@ export interface PlanSpec {
   approvers: { github: string[]; slack: string[] };
   baselineConfigFile: string;
   workflow: string;
+  /** `editable` globs of .rea.yml: what a code hypothesis may change (absent on plans made before). */
+  editable?: string[];
 }
 
 export interface SlackThread {
@@ -253,6 +255,8 @@ export interface Winner {
   candidateId: string;
   label: string;
   overrides: KnobValues;
+  /** The code hypothesis that is part of the winner (its experiment PR holds the code to merge). */
+  codeHypothesisId?: string;
   relEffect: number;
   lo: number;
   hi: number;

@@ -58,6 +58,56 @@ export class GithubCodeHost {
     }
   }
 
+  /** Whether `branch` exists. */
+  async branchExists(branch: string): Promise<boolean> {
+    try {
+      await this.octokit.rest.git.getRef({ ...this.ref, ref: `heads/${branch}` });
+      return true;
+    } catch (err) {
+      if (status(err) === 404) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Makes `branch` exist as one commit on `fromSha` that writes `files`, built with the git data API and
+   * published by creating the ref last: the branch never exists without its files, so finding it means
+   * it is complete. A branch that already exists is left as it is; returns whether it was created.
+   */
+  async ensureBranchWithFiles(
+    branch: string,
+    fromSha: string,
+    files: Record<string, string>,
+    message: string,
+  ): Promise<boolean> {
+    if (await this.branchExists(branch)) return false;
+    const { data: base } = await this.octokit.rest.git.getCommit({ ...this.ref, commit_sha: fromSha });
+    const { data: tree } = await this.octokit.rest.git.createTree({
+      ...this.ref,
+      base_tree: base.tree.sha,
+      tree: Object.entries(files).map(([path, content]) => ({
+        path,
+        mode: '100644' as const,
+        type: 'blob' as const,
+        content,
+      })),
+    });
+    const { data: commit } = await this.octokit.rest.git.createCommit({
+      ...this.ref,
+      message,
+      tree: tree.sha,
+      parents: [fromSha],
+    });
+    try {
+      await this.octokit.rest.git.createRef({ ...this.ref, ref: `refs/heads/${branch}`, sha: commit.sha });
+      return true;
+    } catch (err) {
+      // Another delivery of the same effect made it first; its commit holds the same files.
+      if (status(err) === 422 && (await this.branchExists(branch))) return false;
+      throw err;
+    }
+  }
+
   /** Writes files on a branch, one commit per changed file; unchanged files are left alone. */
   async ensureFiles(branch: string, files: Record<string, string>, message: string): Promise<void> {
     for (const [path, text] of Object.entries(files)) {
@@ -107,15 +157,28 @@ export class GithubCodeHost {
       }
       return existing.number;
     }
-    const { data: pr } = await this.octokit.rest.pulls.create({
-      ...this.ref,
-      head: args.head,
-      base: args.base,
-      title: args.title,
-      body: args.body,
-      ...(args.draft ? { draft: true } : {}),
-    });
-    return pr.number;
+    try {
+      const { data: pr } = await this.octokit.rest.pulls.create({
+        ...this.ref,
+        head: args.head,
+        base: args.base,
+        title: args.title,
+        body: args.body,
+        ...(args.draft ? { draft: true } : {}),
+      });
+      return pr.number;
+    } catch (err) {
+      // "A pull request already exists": another delivery opened it between our list and create.
+      if (status(err) !== 422) throw err;
+      const { data: again } = await this.octokit.rest.pulls.list({
+        ...this.ref,
+        head: `${this.ref.owner}:${args.head}`,
+        state: 'open',
+      });
+      const made = again.find((p) => p.head.ref === args.head);
+      if (!made) throw err;
+      return made.number;
+    }
   }
 
   async addLabels(issueNumber: number, labels: string[]): Promise<void> {

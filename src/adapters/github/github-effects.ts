@@ -1,13 +1,15 @@
 import type { Logger } from 'pino';
 import { parseDocument } from 'yaml';
+import { applyCodePatch, CODE_PATCH_REJECTED } from '../../app/code-patch.ts';
 import { attemptIsLive, jobOf, updateInsights } from '../../app/effects.ts';
 import type { ReaMetrics } from '../../app/metrics.ts';
 import type { Performer } from '../../app/outbox-worker.ts';
 import { applyEvent, loadModelPlans, updateOrigin } from '../../app/plan-service.ts';
 import type { Store } from '../../app/ports.ts';
+import { pct } from '../../core/analysis.ts';
 import { fmtHours } from '../../core/decide.ts';
-import { assertNever } from '../../core/knobs.ts';
-import type { Effect, GithubOrigin, PlanEvent, PlanState, Runbook } from '../../core/model.ts';
+import { assertNever, describeChange } from '../../core/knobs.ts';
+import type { Effect, GithubOrigin, Hypothesis, PlanEvent, PlanState, Runbook } from '../../core/model.ts';
 import { GithubActionsRunner } from './github-actions-runner.ts';
 import { GithubCodeHost, type Octokit } from './github-code-host.ts';
 import {
@@ -20,7 +22,7 @@ import {
   reportMarker,
   stickyMarker,
 } from './render.ts';
-import { planBranch, promotionBranch } from './run-ids.ts';
+import { experimentBranch, planBranch, promotionBranch } from './run-ids.ts';
 
 // Performs the effects of plans that live on GitHub. Each effect is idempotent: the PR, the sticky comment
 // and the check run are found and updated, a dispatch first looks for a run with its title.
@@ -42,13 +44,112 @@ function host(octokit: Octokit, o: GithubOrigin): GithubCodeHost {
   return new GithubCodeHost(octokit, { owner: o.owner, repo: o.repo });
 }
 
-export function runnerFor(deps: GithubDeps, octokit: Octokit, plan: PlanState): GithubActionsRunner {
+/** The runner of a plan's workflow runs; `ref` is the branch they run on (a code run's experiment branch). */
+export function runnerFor(
+  deps: GithubDeps,
+  octokit: Octokit,
+  plan: PlanState,
+  ref = planBranch(plan.id),
+): GithubActionsRunner {
   const o = plan.origin!;
   return new GithubActionsRunner(
     octokit,
-    { owner: o.owner, repo: o.repo, workflow: plan.spec.workflow, ref: planBranch(plan.id) },
+    { owner: o.owner, repo: o.repo, workflow: plan.spec.workflow, ref },
     deps.findDelayMs !== undefined ? { findDelayMs: deps.findDelayMs } : {},
   );
+}
+
+/** Code is pushed only once a person approved the plan that carries it, and not after it ended. */
+function mayPushCode(plan: PlanState): boolean {
+  return (
+    (plan.status === 'running' || plan.status === 'paused') &&
+    plan.approvals.some((a) => a.kind === 'approve')
+  );
+}
+
+export function renderExperimentBody(plan: PlanState, h: Hypothesis): string {
+  const o = plan.origin!;
+  return [
+    experimentMarker(plan.id, h.id),
+    `Code hypothesis **${h.id}** of plan \`${plan.id}\`${o.pr !== undefined ? ` (#${o.pr})` : ''}: **${h.title}**`,
+    '',
+    h.rationale,
+    '',
+    `- Files: ${(h.files ?? []).map((f) => `\`${f}\``).join(', ') || 'see the diff'}`,
+    `- Expected effect: ${pct(h.expectedEffect)}, risk ${h.risk}, from ${h.source}${h.agent !== h.source ? ` (${h.agent})` : ''}`,
+    ...(Object.keys(h.overrides).length > 0
+      ? [`- Runs with: ${describeChange(plan.baseline, h.overrides)}`]
+      : []),
+    '',
+    `rea runs this hypothesis's experiments on this branch (\`${experimentBranch(plan.id, h.id)}\`), made from the plan's base commit ${o.baseSha.slice(0, 7)} with the patch applied by rea. It stays a draft: the results are in the plan PR, and if the plan confirms this change, merge it together with the promotion PR.`,
+  ].join('\n');
+}
+
+export const experimentMarker = (planId: string, hypothesisId: string) =>
+  `<!-- rea:experiment:${planId}:${hypothesisId} -->`;
+
+/** Records a code hypothesis's draft PR on the plan, under the plan's row lock (other fields untouched). */
+async function recordExperimentPr(store: Store, planId: string, hypothesisId: string, pr: number) {
+  await store.transaction(async (tx) => {
+    const state = await tx.loadPlanForUpdate(planId);
+    if (!state?.origin || state.origin.experimentPrs?.[hypothesisId] === pr) return;
+    const experimentPrs = { ...state.origin.experimentPrs, [hypothesisId]: pr };
+    await tx.savePlan({ ...state, origin: { ...state.origin, experimentPrs } });
+  });
+}
+
+/**
+ * Makes a code hypothesis's experiment branch (the base commit plus its patch, applied by rea from the
+ * base files read through the contents API) and its draft PR. Idempotent: a branch that exists is
+ * complete (it is published last), and the PR is found by its head before one is opened.
+ */
+export async function ensureExperiment(
+  deps: GithubDeps,
+  octokit: Octokit,
+  plan: PlanState,
+  h: Hypothesis,
+): Promise<{ ok: true; branch: string; pr: number } | { ok: false; reason: string }> {
+  const o = plan.origin!;
+  const code = host(octokit, o);
+  const branch = experimentBranch(plan.id, h.id);
+  const known = o.experimentPrs?.[h.id];
+  if (known !== undefined) return { ok: true, branch, pr: known };
+  if (!(await code.branchExists(branch))) {
+    const patched = await applyCodePatch(h.patch ?? '', plan.spec.editable ?? [], (f) =>
+      code.readFile(f, o.baseSha),
+    );
+    if (!patched.ok) return patched;
+    const created = await code.ensureBranchWithFiles(
+      branch,
+      o.baseSha,
+      patched.files,
+      `rea: ${h.title} (code hypothesis ${h.id} of plan ${plan.id})`,
+    );
+    if (created) deps.log.info({ planId: plan.id, hypothesis: h.id, branch }, 'experiment branch created');
+  }
+  const pr = await code.ensurePullRequest({
+    head: branch,
+    base: o.baseRef,
+    title: `rea experiment: ${h.title}`,
+    body: renderExperimentBody(plan, h),
+    draft: true,
+  });
+  await code.addLabels(pr, ['rea:experiment']);
+  await recordExperimentPr(deps.store, plan.id, h.id, pr);
+  return { ok: true, branch, pr };
+}
+
+/** Every code hypothesis of an approved plan gets its branch and draft PR; a patch that fails is logged. */
+async function ensureExperiments(deps: GithubDeps, octokit: Octokit, plan: PlanState): Promise<PlanState> {
+  if (!mayPushCode(plan)) return plan;
+  const prs: Record<string, number> = { ...plan.origin!.experimentPrs };
+  for (const h of plan.hypotheses) {
+    if (h.kind !== 'code' || prs[h.id] !== undefined) continue;
+    const r = await ensureExperiment(deps, octokit, plan, h);
+    if (r.ok) prs[h.id] = r.pr;
+    else deps.log.warn({ planId: plan.id, hypothesis: h.id, reason: r.reason }, 'code patch refused');
+  }
+  return { ...plan, origin: { ...plan.origin!, experimentPrs: prs } };
 }
 
 async function apply(deps: GithubDeps, planId: string, event: PlanEvent): Promise<void> {
@@ -59,7 +160,8 @@ function attemptOf(plan: PlanState, runId: string, n: number) {
   return plan.runs.find((r) => r.id === runId)?.attempts.find((a) => a.n === n);
 }
 
-export async function publishPlan(deps: GithubDeps, octokit: Octokit, plan: PlanState): Promise<void> {
+export async function publishPlan(deps: GithubDeps, octokit: Octokit, stored: PlanState): Promise<void> {
+  const plan = await ensureExperiments(deps, octokit, stored);
   const o = plan.origin!;
   const code = host(octokit, o);
   const branch = planBranch(plan.id);
@@ -143,7 +245,29 @@ export function makeGithubPerformer(deps: GithubDeps): Performer {
         // A stale effect (the attempt already ended) or one already done (its run id is known) is dropped.
         if (!attemptIsLive(plan, effect.runId, effect.attempt)) return;
         if (attemptOf(plan, effect.runId, effect.attempt)?.externalId) return;
-        const runner = runnerFor(deps, octokit, plan);
+        let ref: string | undefined;
+        const h = plan.hypotheses.find((x) => x.id === effect.codeHypothesisId);
+        if (effect.codeHypothesisId !== undefined) {
+          // A code run runs on its experiment branch, made here if the plan's publish has not made it yet.
+          if (h?.kind !== 'code' || !mayPushCode(plan))
+            throw new Error(`plan ${plan.id} cannot run code hypothesis ${effect.codeHypothesisId} now`);
+          const exp = await ensureExperiment(deps, octokit, plan, h);
+          if (!exp.ok) {
+            await apply(deps, plan.id, {
+              type: 'run_failed',
+              runId: effect.runId,
+              attempt: effect.attempt,
+              conclusion: 'startup_failure',
+              reason: `${CODE_PATCH_REJECTED} ${h.id} (${h.title}) was not applied: ${exp.reason}`,
+              logExcerpt: '',
+              gpuHours: 0,
+              durationSec: 0,
+            });
+            return;
+          }
+          ref = exp.branch;
+        }
+        const runner = runnerFor(deps, octokit, plan, ref);
         const prev =
           effect.type === 'retry_run' ? attemptOf(plan, effect.runId, effect.previousAttempt) : undefined;
         let externalId: string | undefined;

@@ -1,9 +1,19 @@
 import type { ReportRenderOptions } from '../../app/render.ts';
-import { progressOf, renderCostTable, renderHypotheses, renderPlan, renderReport } from '../../app/render.ts';
+import {
+  progressOf,
+  renderCostTable,
+  renderHypotheses,
+  renderPatches,
+  renderPlan,
+  renderReport,
+  runLabel,
+  winnerChange,
+} from '../../app/render.ts';
 import { pct } from '../../core/analysis.ts';
 import { fmtHours, spentGpuHours } from '../../core/decide.ts';
-import { describeChange, fmtValue } from '../../core/knobs.ts';
+import { fmtValue } from '../../core/knobs.ts';
 import type { PlanState, Run } from '../../core/model.ts';
+import { experimentBranch } from './run-ids.ts';
 
 // What rea writes on GitHub: the plan PR body, the one sticky progress comment, the check run's output
 // and the promotion PR. Markers let rea find its own comment again without storing anything else.
@@ -21,6 +31,7 @@ export function renderPlanPrBody(plan: PlanState): string {
     renderHypotheses(plan),
     '',
     ...plan.hypotheses.map((h) => `- **${h.id}** (${h.source}): ${h.rationale}`),
+    ...codeNote(plan),
     '',
     '### Phases and cost',
     renderCostTable(plan),
@@ -29,6 +40,29 @@ export function renderPlanPrBody(plan: PlanState): string {
     '',
     `The plan is also in [\`experiments/plans/${plan.id}.md\`](experiments/plans/${plan.id}.md) and, for machines, \`${plan.id}.json\`.`,
   ].join('\n');
+}
+
+/**
+ * Code hypotheses: their patches for review, and where they will run. Nothing is pushed before approval;
+ * each then gets a branch from the base commit with its patch applied and a draft PR.
+ */
+function codeNote(plan: PlanState): string[] {
+  const code = plan.hypotheses.filter((h) => h.kind === 'code');
+  if (code.length === 0) return [];
+  return [
+    '',
+    `**Code hypotheses (${code.map((h) => h.id).join(', ')})** change the model's code: review the patches below. Once the plan is approved, each gets its own branch from the base commit with the patch applied and a draft PR, and its runs are dispatched on that branch.`,
+    '',
+    ...renderPatches(plan),
+  ];
+}
+
+/** The draft PRs of code hypotheses, once made. */
+function experimentLines(plan: PlanState): string[] {
+  const prs = plan.origin?.experimentPrs ?? {};
+  return plan.hypotheses
+    .filter((h) => h.kind === 'code' && prs[h.id] !== undefined)
+    .map((h) => `- ${h.id} ${h.title}: #${prs[h.id]}`);
 }
 
 export function planFiles(plan: PlanState): Record<string, string> {
@@ -57,7 +91,7 @@ function runRow(plan: PlanState, r: Run): string[] {
   return [
     r.id,
     r.step,
-    r.role === 'baseline' ? 'baseline' : describeChange(plan.baseline, r.overrides),
+    runLabel(plan, r),
     String(r.fidelity),
     String(r.seed),
     r.status + (r.attempts.length > 1 ? ` (${r.attempts.length} attempts)` : ''),
@@ -105,7 +139,7 @@ export function renderStickyComment(plan: PlanState): string {
   const w = plan.winner;
   const result = w
     ? [
-        `**Winner:** ${describeChange(plan.baseline, w.overrides)}: ${pct(w.relEffect)} (95% interval [${pct(w.lo)}, ${pct(w.hi)}], ${w.n} seeds).`,
+        `**Winner:** ${winnerChange(plan)}: ${pct(w.relEffect)} (95% interval [${pct(w.lo)}, ${pct(w.hi)}], ${w.n} seeds).`,
       ]
     : plan.status === 'completed'
       ? [`No confirmed winner: ${plan.finishedReason ?? ''}.`]
@@ -121,6 +155,9 @@ export function renderStickyComment(plan: PlanState): string {
     '',
     ...result,
     ...(approvals.length ? ['', '**Approvals**', ...approvals] : []),
+    ...(experimentLines(plan).length
+      ? ['', '**Code experiments (draft PRs)**', ...experimentLines(plan)]
+      : []),
     ...(decisions.length ? ['', '**Decisions**', ...decisions] : []),
     ...(chart ? ['', chart] : []),
     '',
@@ -170,8 +207,14 @@ export function renderPromotionBody(plan: PlanState): string {
   return [
     `Promotes the winner of plan \`${plan.id}\`${plan.origin?.pr ? ` (#${plan.origin.pr})` : ''} to the baseline config \`${plan.spec.baselineConfigFile}\`.`,
     '',
-    `**${describeChange(plan.baseline, w.overrides)}**: ${plan.spec.metric.name} ${fmtValue(w.baselineMean)} -> ${fmtValue(w.candidateMean)}, **${pct(w.relEffect)}** (95% interval [${pct(w.lo)}, ${pct(w.hi)}], ${w.n} paired seeds at full fidelity).`,
+    `**${winnerChange(plan)}**: ${plan.spec.metric.name} ${fmtValue(w.baselineMean)} -> ${fmtValue(w.candidateMean)}, **${pct(w.relEffect)}** (95% interval [${pct(w.lo)}, ${pct(w.hi)}], ${w.n} paired seeds at full fidelity).`,
     '',
+    ...(w.codeHypothesisId !== undefined
+      ? [
+          `The winner includes code: this PR changes only the configuration; ${plan.origin?.experimentPrs?.[w.codeHypothesisId] !== undefined ? `merge draft PR #${plan.origin.experimentPrs[w.codeHypothesisId]} for the code` : `the code is on branch \`${experimentBranch(plan.id, w.codeHypothesisId)}\``}.`,
+          '',
+        ]
+      : []),
     'Confirmation runs:',
     ...plan.runs
       .filter((r) => r.step === 'confirm')

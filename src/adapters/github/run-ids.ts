@@ -29,6 +29,15 @@ export function planBranch(planId: string): string {
   return `rea/plan-${planId}`;
 }
 
+/**
+ * The branch of a code hypothesis. Not `rea/plan-<id>/<hypothesis>`: git keeps refs as paths, so that name
+ * cannot exist next to the plan branch `rea/plan-<id>` (GitHub answers 422 "Reference update failed").
+ * Plan ids end in hex digits, so no plan branch is ever named `rea/plan-<other id>-code`.
+ */
+export function experimentBranch(planId: string, hypothesisId: string): string {
+  return `rea/plan-${planId}-code/${hypothesisId}`;
+}
+
 export function promotionBranch(planId: string): string {
   return `rea/promote-${planId}`;
 }

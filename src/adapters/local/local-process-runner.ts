@@ -15,7 +15,7 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import path from 'node:path';
-import { applyCodePatch } from '../../app/code-patch.ts';
+import { applyCodePatch, CODE_PATCH_REJECTED } from '../../app/code-patch.ts';
 import type { RunJob, Runner, RunnerReport } from '../../app/ports.ts';
 import { parseMetricsText } from '../../config/metrics.ts';
 import { assertNever } from '../../core/knobs.ts';
@@ -615,9 +615,6 @@ export class LocalProcessRunner implements Runner {
     for (const w of waiters) w();
   }
 }
-
-/** Starts the reason of an attempt whose code patch was refused (the code-patch-rejected runbook matches it). */
-export const CODE_PATCH_REJECTED = 'rea: the code patch of hypothesis';
 
 /**
  * The absolute path of `rel` inside `root`, refusing a path that leaves it or passes through a symbolic

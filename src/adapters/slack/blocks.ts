@@ -1,5 +1,5 @@
 import type { types } from '@slack/bolt';
-import { progressOf } from '../../app/render.ts';
+import { progressOf, winnerChange } from '../../app/render.ts';
 import { pct } from '../../core/analysis.ts';
 import { fmtHours, spentGpuHours } from '../../core/decide.ts';
 import { describeChange, fmtValue } from '../../core/knobs.ts';
@@ -337,7 +337,7 @@ function winnerText(plan: PlanState): string | undefined {
   const w = plan.winner;
   const metric = esc(plan.spec.metric.name);
   if (w) {
-    return `:trophy: *Winner: ${change(plan, w.overrides)}*\n${metric} ${fmtValue(w.baselineMean)} → ${fmtValue(w.candidateMean)}: *${pct(w.relEffect)}* (95% interval [${pct(w.lo)}, ${pct(w.hi)}], ${w.n} paired seeds at fidelity ${plan.spec.fidelity.exploitation}).`;
+    return `:trophy: *Winner: ${prose(winnerChange(plan))}*\n${metric} ${fmtValue(w.baselineMean)} → ${fmtValue(w.candidateMean)}: *${pct(w.relEffect)}* (95% interval [${pct(w.lo)}, ${pct(w.hi)}], ${w.n} paired seeds at fidelity ${plan.spec.fidelity.exploitation}).`;
   }
   if (plan.status === 'completed') {
     return `*No confirmed winner*${plan.finishedReason ? `: ${prose(plan.finishedReason)}` : ''}. The null results are kept as insights.`;
@@ -348,8 +348,17 @@ function winnerText(plan: PlanState): string | undefined {
   return undefined;
 }
 
-function hypothesisLine(plan: PlanState, h: PlanState['hypotheses'][number]): string {
+function hypothesisLine(plan: PlanState, h: PlanState['hypotheses'][number], prUrl?: string): string {
   const source = `${h.source}${h.agent !== h.source ? ` (${esc(h.agent)})` : ''}`;
+  if (h.kind === 'code') {
+    // Code is marked, and its draft experiment PR linked once it exists (a sibling of the plan PR's URL).
+    const knobs = Object.keys(h.overrides).length > 0 ? `${change(plan, h.overrides)} + ` : '';
+    const files = (h.files ?? []).map(esc).join(', ') || 'patch';
+    const n = plan.origin?.experimentPrs?.[h.id];
+    const url = n !== undefined && prUrl ? prUrl.replace(/\/pull\/\d+$/, `/pull/${n}`) : undefined;
+    const pr = n === undefined ? '' : url ? ` · <${url}|draft PR #${n}>` : ` · draft PR #${n}`;
+    return `• *${esc(h.id)}* ${esc(h.title)} · _${source}_ · ${knobs}:hammer_and_wrench: code (${files})${pr}`;
+  }
   return `• *${esc(h.id)}* ${esc(h.title)} · _${source}_ · ${change(plan, h.overrides)}`;
 }
 
@@ -372,7 +381,7 @@ export function planMessage(plan: PlanState, opts: { prUrl?: string } = {}): Sla
   blocks.push(
     ...listSections(
       `*Hypotheses (${plan.hypotheses.length})*`,
-      plan.hypotheses.map((h) => hypothesisLine(plan, h)),
+      plan.hypotheses.map((h) => hypothesisLine(plan, h, opts.prUrl)),
       3,
       (n) => `_… and ${n} more: see ${moreIn(opts.prUrl, 'full list')}._`,
     ),

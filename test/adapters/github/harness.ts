@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { renderWorkflow } from '../../../src/adapters/github/workflow-template.ts';
-import type { Store } from '../../../src/app/ports.ts';
+import type { HypothesisSource, Store } from '../../../src/app/ports.ts';
 import { loadModelDir } from '../../../src/config/load.ts';
 import type { PlanState } from '../../../src/core/model.ts';
 import { type ReaServer, startServer } from '../../../src/main.ts';
@@ -90,6 +90,8 @@ export interface HarnessOptions {
   withoutReaYml?: boolean;
   /** More environment for rea serve (Slack settings). */
   env?: NodeJS.ProcessEnv;
+  /** Hypothesis sources for rea serve (default: the offline research agent). */
+  sources?: HypothesisSource[];
 }
 
 export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -145,6 +147,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
     reconcileIntervalMs: opts.deliverWebhooks === false ? 300 : 60_000,
     findDelayMs: 20,
     Octokit: UnthrottledProbotOctokit,
+    ...(opts.sources ? { sources: opts.sources } : {}),
   });
   cleanups.push(() => rea.close());
   emulator.webhookUrl = `${rea.url}/api/github/webhooks`;

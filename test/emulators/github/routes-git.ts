@@ -233,6 +233,11 @@ export function gitRoutes(s: EmulatorServices): Routes {
       if (!r.git.commits.has(body.sha)) throw new HttpError(422, 'Object does not exist');
       const ref = body.ref.slice('refs/'.length);
       if (r.git.refs.has(ref)) throw new HttpError(422, 'Reference already exists');
+      // Git stores refs as paths: `heads/a` and `heads/a/b` cannot both exist (a file is not a directory).
+      for (const other of r.git.refs.keys()) {
+        if (ref.startsWith(`${other}/`) || other.startsWith(`${ref}/`))
+          throw new HttpError(422, 'Reference update failed');
+      }
       r.git.refs.set(ref, body.sha);
       r.pushedAt = nowIso(s);
       const shape = refShape(s, r, ref, body.sha);

@@ -162,7 +162,13 @@ export function pullRoutes(s: EmulatorServices): Routes {
         .filter((i) => !base || i.pull!.base === base)
         .sort((a, b) => (direction === 'asc' ? a.number - b.number : b.number - a.number));
       const page = paginate(pulls, c);
-      return { status: 200, body: page.items.map((i) => shape(r, i)), headers: page.headers };
+      // Lists carry "simple" pull requests, whose labels' description the description types as a
+      // non-null string (unlike a single pull request's); a label made by adding it has none, so ''.
+      const simple = (i: IssueRecord) => {
+        const full = shape(r, i) as { labels: Array<{ description: string | null }> };
+        return { ...full, labels: full.labels.map((l) => ({ ...l, description: l.description ?? '' })) };
+      };
+      return { status: 200, body: page.items.map(simple), headers: page.headers };
     },
 
     'pulls/list-files': (c) => {

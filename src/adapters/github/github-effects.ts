@@ -59,6 +59,13 @@ export function runnerFor(
   );
 }
 
+/** The branch a run is dispatched on: its code hypothesis's experiment branch, else the plan branch. */
+export function runRef(plan: PlanState, runId: string): string {
+  const run = plan.runs.find((r) => r.id === runId);
+  const code = plan.candidates.find((c) => c.id === run?.candidateId)?.codeHypothesisId;
+  return code !== undefined ? experimentBranch(plan.id, code) : planBranch(plan.id);
+}
+
 /** Code is pushed only once a person approved the plan that carries it, and not after it ended. */
 function mayPushCode(plan: PlanState): boolean {
   return (

@@ -1,7 +1,7 @@
 import { applyEvent } from '../../app/plan-service.ts';
 import { wakeFromRun } from './app.ts';
 import type { GithubDeps } from './github-effects.ts';
-import { runnerFor } from './github-effects.ts';
+import { runnerFor, runRef } from './github-effects.ts';
 import { runTitle } from './run-ids.ts';
 
 // Asks GitHub about every run rea believes queued or in flight and applies what it learns as the same
@@ -23,7 +23,10 @@ export async function reconcileGithub(deps: GithubDeps): Promise<{ plans: number
         const a = r.attempts[r.attempts.length - 1]!;
         const info = a.externalId
           ? await runner.getRun(a.externalId)
-          : await runner.findByTitle(runTitle({ planId: plan.id, runId: r.id, attempt: a.n }));
+          : // Runs are listed per branch: a code run is on its experiment branch.
+            await runnerFor(deps, octokit, plan, runRef(plan, r.id)).findByTitle(
+              runTitle({ planId: plan.id, runId: r.id, attempt: a.n }),
+            );
         if (!info) continue;
         runs += 1;
         const action =

@@ -4,7 +4,7 @@ import { applyPatch, createTwoFilesPatch } from 'diff';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Octokit } from '../../../src/adapters/github/github-code-host.ts';
-import { ensureExperiment, type GithubDeps } from '../../../src/adapters/github/github-effects.ts';
+import { ensureExperiment, type GithubDeps, runRef } from '../../../src/adapters/github/github-effects.ts';
 import { experimentBranch, parseRunTitle, planBranch } from '../../../src/adapters/github/run-ids.ts';
 import { renderWorkflow } from '../../../src/adapters/github/workflow-template.ts';
 import type { HypothesisSource, Proposal } from '../../../src/app/ports.ts';
@@ -78,7 +78,13 @@ async function refSha(h: Awaited<ReturnType<typeof harness>>, branch: string): P
 
 describe('code hypotheses on GitHub', () => {
   it('get a branch and a draft PR only after approval, run on that branch, and are made once', async () => {
-    const h = await harness({ reaYml: (t) => `${t}editable: ["train.mjs"]\n`, sources: [source] });
+    // Without run details in the dispatch response, rea finds each run by its title on the branch it
+    // dispatched on: for code runs, the experiment branch.
+    const h = await harness({
+      reaYml: (t) => `${t}editable: ["train.mjs"]\n`,
+      sources: [source],
+      returnRunDetails: false,
+    });
     // The scripted runner plays the workflow's checkout: it reads train.mjs at the commit the run is on.
     const seen: Array<{ ref: string; runId: string; patched: boolean }> = [];
     h.emulator.setRunner(async (run) => {
@@ -174,6 +180,11 @@ describe('code hypotheses on GitHub', () => {
     );
     expect(geluRuns.size).toBeGreaterThan(1);
     expect(seen.length).toBeGreaterThan(geluRuns.size);
+    for (const id of geluRuns) expect(runRef(done, id)).toBe(branch);
+    for (const r of done.runs) {
+      const a = r.attempts.at(-1);
+      if (a && r.status === 'succeeded') expect(a.externalId).toBeDefined();
+    }
     for (const s of seen) {
       if (geluRuns.has(s.runId)) expect(s).toMatchObject({ ref: branch, patched: true });
       else expect(s).toMatchObject({ ref: planBranch(plan.id), patched: false });

@@ -150,8 +150,15 @@ export async function ensureExperiment(
 async function ensureExperiments(deps: GithubDeps, octokit: Octokit, plan: PlanState): Promise<PlanState> {
   if (!mayPushCode(plan)) return plan;
   const prs: Record<string, number> = { ...plan.origin!.experimentPrs };
+  const refused = (hid: string) =>
+    plan.runs.some(
+      (r) =>
+        plan.candidates.find((c) => c.id === r.candidateId)?.codeHypothesisId === hid &&
+        r.attempts.some((a) => a.reason?.startsWith(CODE_PATCH_REJECTED)),
+    );
   for (const h of plan.hypotheses) {
-    if (h.kind !== 'code' || prs[h.id] !== undefined) continue;
+    // Known, or already refused by a dispatch (the base commit does not change): nothing to ask GitHub.
+    if (h.kind !== 'code' || prs[h.id] !== undefined || refused(h.id)) continue;
     const r = await ensureExperiment(deps, octokit, plan, h);
     if (r.ok) prs[h.id] = r.pr;
     else deps.log.warn({ planId: plan.id, hypothesis: h.id, reason: r.reason }, 'code patch refused');

@@ -362,12 +362,6 @@ function spendLines(r: PlanReport): string[] {
     out.push(
       `**${usdPrecise(g.usd)} per 0.1% relative improvement of ${r.metric.name}**: the dollars the whole plan spent divided by the winner's effect in units of 0.1% (${usd(s.usd)} / (${pct(r.outcome.kind === 'winner' ? r.outcome.relEffect : 0)} / 0.1%)); ${g.atLo !== undefined ? `${usdPrecise(g.atHi)} to ${usdPrecise(g.atLo)}` : `at least ${usdPrecise(g.atHi)}`} over the effect's 95% interval.`,
     );
-    if (w.codeHypothesisId !== undefined) {
-      const pr = plan.origin?.experimentPrs?.[w.codeHypothesisId];
-      parts.push(
-        `The winner includes the code of ${w.codeHypothesisId}: ${pr !== undefined ? `merge draft PR #${pr}` : 'apply its patch (in the plan)'} as well.`,
-      );
-    }
   } else {
     out.push(`No improvement was confirmed, so there is no cost per unit of ${r.metric.name} gained.`);
   }

@@ -14,7 +14,7 @@ import type {
   VerdictKind,
 } from './model.ts';
 import { PHASES } from './model.ts';
-import { BASELINE_ID } from './plan.ts';
+import { BASELINE_ID, changeText } from './plan.ts';
 
 // The plan report as data: what every surface (the Markdown file, the GitHub comment, the Slack reply and
 // its chart) shows, computed once from the plan so that the three say the same thing. Pure: the history of
@@ -198,7 +198,15 @@ function outcomeOf(plan: PlanState): ReportOutcome {
   if (w) {
     return {
       kind: 'winner',
-      label: describeChange(plan.baseline, w.overrides),
+      // A winner with code names it: its overrides alone would describe another change.
+      label: changeText(plan, {
+        id: w.candidateId,
+        step: 'confirm',
+        label: w.label,
+        hypothesisIds: [],
+        overrides: w.overrides,
+        ...(w.codeHypothesisId !== undefined ? { codeHypothesisId: w.codeHypothesisId } : {}),
+      }),
       overrides: w.overrides,
       relEffect: w.relEffect,
       lo: w.lo,
@@ -232,7 +240,7 @@ function outcomeOf(plan: PlanState): ReportOutcome {
 function label(plan: PlanState, candidateId: string): string {
   const c = plan.candidates.find((x) => x.id === candidateId);
   if (!c) return candidateId;
-  const base = describeChange(plan.baseline, c.overrides);
+  const base = changeText(plan, c);
   return c.adjustedFrom
     ? `${base} (proposed ${describeChange(plan.baseline, c.adjustedFrom.overrides)}, which could not run)`
     : base;

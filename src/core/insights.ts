@@ -2,7 +2,7 @@ import type { KnobValues } from '../config/rea-config.ts';
 import { baselineValues, pairedDiffs } from './analysis.ts';
 import { describeChange, overridesKey } from './knobs.ts';
 import type { Candidate, InsightRow, InsightStatus, PlanState, VerdictKind } from './model.ts';
-import { BASELINE_ID } from './plan.ts';
+import { BASELINE_ID, codeDigest } from './plan.ts';
 import { estimateEffect, type NoiseEstimate, noiseFromReplicas, poolNoise } from './stats.ts';
 
 // Insights pool what every plan of a model measured about one change at one fidelity against one baseline.
@@ -44,22 +44,12 @@ function clamp(x: number): number {
   return Number.isFinite(x) ? Math.max(-CLAMP, Math.min(CLAMP, x)) : x > 0 ? CLAMP : -CLAMP;
 }
 
-/** FNV-1a: a short, stable name for a patch (not a security boundary, only an identity in a key). */
-function fnv1a(text: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h.toString(16).padStart(8, '0');
-}
-
 /**
  * What a candidate changes, as a key: its knob overrides, plus `code:<hash>` for every code hypothesis
  * behind it (the patch is part of the change; two patches with the same overrides are different changes).
  */
 export function changeKeyOf(plan: PlanState, c: Candidate, overrides: KnobValues = c.overrides): string {
-  const patches = codeHypotheses(plan, c).map((h) => `code:${fnv1a(h.patch ?? '')}`);
+  const patches = codeHypotheses(plan, c).map((h) => `code:${codeDigest(h.patch ?? '')}`);
   return [overridesKey(overrides), ...patches].filter((p) => p !== '').join(',');
 }
 

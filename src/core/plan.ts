@@ -33,8 +33,8 @@ export const MAX_ATTEMPTS = 3;
 export const CONFIRM_SEED_OFFSET = 1000;
 
 /**
- * A short, stable digest of a patch: FNV-1a, the same identity insights key code changes by
- * (`changeKeyOf` in insights.ts), so that a hypothesis and the insight it produced share one key.
+ * A short, stable digest of a patch (FNV-1a: an identity in a key, not a security boundary). Insights key
+ * code changes by it too (`changeKeyOf` in insights.ts), so a hypothesis and its insight share one key.
  */
 export function codeDigest(patch: string): string {
   let h = 0x811c9dc5;

@@ -243,6 +243,18 @@ export function refineDrafts(state: PlanState, best: Candidate): CandidateDraft[
       if (next !== undefined) add({ ...best.overrides, [k]: next }, `${k} ${fmtValue(next)}`);
     }
   }
+  // A combination with few numeric knobs leaves refinement slots empty: spend them on a greedy step of
+  // forward selection instead, the best combination plus one more change that passed (or came close in)
+  // validation on a knob it does not touch yet, best validation effect first.
+  const validation = state.verdicts.filter((v) => v.step === 'validation');
+  const more = [...ranked(validation, 'pass'), ...ranked(validation, 'near')];
+  for (const v of more) {
+    if (drafts.length >= MAX_REFINE) break;
+    const c = state.candidates.find((x) => x.id === v.candidateId);
+    if (!c || Object.keys(c.overrides).some((k) => k in best.overrides)) continue;
+    const stacked = stack([best.overrides, c.overrides]);
+    if (stacked) add(stacked, `plus ${describeChange(state.baseline, c.overrides)}`);
+  }
   return drafts.slice(0, MAX_REFINE);
 }
 

@@ -124,10 +124,10 @@ export class CachedTrainer implements Trainer {
     const out = await this.run(key, overrides, fidelity, seed);
     if (out.ok) this.stats.trained += 1;
     else this.stats.failed += 1;
-    // Only results the training decided are cached; a runner problem (lost, timed out) is not a property of
-    // the configuration.
-    const cacheable = out.ok || out.conclusion === 'failure' || out.conclusion === 'metrics_invalid';
-    if (cacheable) {
+    // Only successes are cached: a failure may be the configuration's (out of memory, divergence) but also
+    // the machine's (a timeout under load, a working directory that vanished), and a cached machine fault
+    // would follow the configuration into every later bench.
+    if (out.ok) {
       await mkdir(path.dirname(file), { recursive: true });
       const tmp = `${file}.${process.pid}.tmp`;
       await writeFile(tmp, `${JSON.stringify({ ...out, overrides, fidelity, seed })}\n`);

@@ -136,7 +136,7 @@ export function registerBench(program: Command): void {
       }
       const secs = ((Date.now() - started) / 1000).toFixed(0);
       const s = trainer.stats;
-      const cache = `${s.trained + s.failed} trained now (${s.failed} failed), ${s.cached} reused from the cache in ${path.join(opts.out, 'cache')} (training is deterministic in configuration, fidelity and seed, so repeated strategies and seeds are cheap); ${secs} s on ${os.availableParallelism()} CPUs`;
+      const cache = `${s.trained + s.failed} trained now (${s.failed} failed), ${s.cached} reused from the cache in ${path.join(opts.out, 'cache')} (training is deterministic in configuration, fidelity and seed, so successful trainings are cached and repeated strategies and seeds are cheap); ${secs} s on ${os.availableParallelism()} CPUs`;
       const command = `rea bench search${opts.dir ? ` --dir ${opts.dir}` : ''}${opts.budget ? ` --budget ${opts.budget}` : ''} --seeds ${seeds} --strategies ${strategies.filter((x) => x !== 'rea-warm').join(',')}${opts.warmStart || strategies.includes('rea-warm') ? ' --warm-start' : ''}`;
       const md = renderMarkdown(result, model.baseline, { cache, command });
       await mkdir(out, { recursive: true });

@@ -1,11 +1,9 @@
-import { createCanvas } from '@napi-rs/canvas';
-import { Chart, type ChartConfiguration, registerables } from 'chart.js';
+import type { ChartConfiguration } from 'chart.js';
+import { renderChartPng, SERIES_COLORS } from './render.ts';
 
 // The search-efficiency chart of `rea bench search`: the median (over seeds) full-fidelity improvement of
-// each strategy's pick against the GPU-hours it has spent, one line per strategy, drawn to PNG without a
-// browser (chart.js on @napi-rs/canvas).
-
-Chart.register(...registerables);
+// each strategy's pick against the GPU-hours it has spent, one line per strategy, as a PNG (Chart.js on
+// @napi-rs/canvas through the shared renderer).
 
 export interface BenchChartSeries {
   label: string;
@@ -24,27 +22,22 @@ export interface BenchChartInput {
   height?: number;
 }
 
-const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
-
-export async function renderBenchChart(input: BenchChartInput): Promise<Buffer> {
-  const width = input.width ?? 960;
-  const height = input.height ?? 540;
-  const canvas = createCanvas(width, height);
-  const ctx = canvas.getContext('2d');
-  ctx.fillStyle = '#ffffff';
-  ctx.fillRect(0, 0, width, height);
+export function benchChartConfig(
+  input: BenchChartInput,
+): ChartConfiguration<'line', Array<{ x: number; y: number }>> {
   const points = (values: number[]) => input.grid.map((x, i) => ({ x, y: values[i]! * 100 }));
-  const config: ChartConfiguration<'line', Array<{ x: number; y: number }>> = {
+  return {
     type: 'line',
     data: {
       datasets: [
         ...input.series.map((s, i) => ({
           label: s.label,
           data: points(s.values),
-          borderColor: COLORS[i % COLORS.length]!,
-          backgroundColor: COLORS[i % COLORS.length]!,
+          borderColor: SERIES_COLORS[i % SERIES_COLORS.length]!,
+          backgroundColor: SERIES_COLORS[i % SERIES_COLORS.length]!,
           borderWidth: 2,
           pointRadius: 0,
+          // The pick changes only when a run finishes: a step function, not a slope.
           stepped: 'before' as const,
         })),
         ...(input.guides ?? []).map((g) => ({
@@ -72,11 +65,11 @@ export async function renderBenchChart(input: BenchChartInput): Promise<Buffer> 
       },
     },
   };
-  // chart.js accepts a canvas 2D context; @napi-rs/canvas implements the parts it draws with.
-  const chart = new Chart(ctx as unknown as ConstructorParameters<typeof Chart>[0], config);
-  try {
-    return await canvas.encode('png');
-  } finally {
-    chart.destroy();
-  }
+}
+
+export function renderBenchChart(input: BenchChartInput): Promise<Buffer> {
+  return renderChartPng(benchChartConfig(input) as ChartConfiguration, {
+    width: input.width ?? 960,
+    height: input.height ?? 540,
+  });
 }

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerBench } from './bench.ts';
 import { registerBenchDigest } from './bench-digest.ts';
 import { UsageError } from './context.ts';
 import { registerDemo } from './demo.ts';
@@ -22,6 +23,7 @@ registerValidate(program);
 registerRunbooks(program);
 registerServe(program);
 registerDigest(program);
+registerBench(program);
 registerBenchDigest(program);
 registerInsights(program);
 

@@ -236,13 +236,13 @@ export function refineDrafts(state: PlanState, best: Candidate): CandidateDraft[
     .sort();
   const drafts: CandidateDraft[] = [];
   const seen = new Set<string>([overridesKey(best.overrides)]);
-  const add = (overrides: KnobValues, why: string) => {
+  const add = (overrides: KnobValues, why: string, moreHypotheses: readonly string[] = []) => {
     const key = overridesKey(overrides);
     if (seen.has(key)) return;
     seen.add(key);
     drafts.push({
       label: `${best.label} (${why})`,
-      hypothesisIds: best.hypothesisIds,
+      hypothesisIds: [...new Set([...best.hypothesisIds, ...moreHypotheses])],
       overrides,
       ...(best.codeHypothesisId !== undefined ? { codeHypothesisId: best.codeHypothesisId } : {}),
       why,
@@ -267,6 +267,20 @@ export function refineDrafts(state: PlanState, best: Candidate): CandidateDraft[
       const next = scaleKnob(state.spec.knobs[k]!, best.overrides[k]!, f);
       if (next !== undefined) add({ ...best.overrides, [k]: next }, `${k} ${fmtValue(next)}`);
     }
+  }
+  // A combination with few numeric knobs leaves refinement slots empty: spend them on a greedy step of
+  // forward selection instead, the best combination plus one more change that passed (or came close in)
+  // validation on a knob it does not touch yet, best validation effect first.
+  const validation = state.verdicts.filter((v) => v.step === 'validation');
+  const more = [...ranked(validation, 'pass'), ...ranked(validation, 'near')];
+  for (const v of more) {
+    if (drafts.length >= MAX_REFINE) break;
+    const c = state.candidates.find((x) => x.id === v.candidateId);
+    // Code changes are combined in the combination step, each on its own branch; not stacked here.
+    if (!c || c.codeHypothesisId !== undefined) continue;
+    if (Object.keys(c.overrides).some((k) => k in best.overrides)) continue;
+    const stacked = stack([best.overrides, c.overrides]);
+    if (stacked) add(stacked, `plus ${changeText(state, c)}`, c.hypothesisIds);
   }
   return drafts.slice(0, MAX_REFINE);
 }

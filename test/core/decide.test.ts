@@ -276,6 +276,28 @@ describe('a whole plan in the scripted world', () => {
     });
   });
 
+  it('spends refinement slots that numeric moves leave empty on the best combination plus one more validated change', () => {
+    const s = sim(newPlan());
+    step(s, approve, runbooks);
+    runToQuiescence(s, runbooks);
+    const combo = s.state.decisions.find((d) => d.step === 'combination')!.text;
+    const refine = s.state.candidates.filter((c) => c.step === 'refine');
+    expect(refine.length).toBeGreaterThan(0);
+    expect(refine.length).toBeLessThanOrEqual(4);
+    const plus = refine.filter((c) => / \(plus .+\)$/.test(c.label));
+    expect(plus.length).toBeGreaterThan(0);
+    const best = s.state.verdicts
+      .filter((v) => v.step === 'combination' && v.verdict === 'pass')
+      .sort((a, b) => b.relEffect - a.relEffect)[0]!;
+    const bestOverrides = s.state.candidates.find((c) => c.id === best.candidateId)!.overrides;
+    for (const c of plus) {
+      // Each keeps the whole best combination and adds exactly one knob it did not touch.
+      expect(c.overrides).toMatchObject(bestOverrides);
+      expect(Object.keys(c.overrides)).toHaveLength(Object.keys(bestOverrides).length + 1);
+    }
+    expect(combo).toContain('Refining');
+  });
+
   it('stops early and keeps the budget when nothing passes or comes close', () => {
     const s = sim(
       newPlan({}, [draft('diverges', { learning_rate: 0.9 }), draft('diverges too', { learning_rate: 0.5 })]),

@@ -1,0 +1,216 @@
+import type { KnobValues } from '../config/rea-config.ts';
+import { describeChange } from '../core/knobs.ts';
+import type { BenchResult, StrategySummary } from './bench.ts';
+import { medianCurve, type Spread } from './measure.ts';
+
+// Rendering of a bench result: the Markdown table (also what the README quotes), the acceptance checks of
+// issue 5, the JSON for scripts and the chart's data.
+
+export function pctText(x: number): string {
+  if (!Number.isFinite(x)) return 'n/a';
+  return `${x >= 0 ? '+' : ''}${(x * 100).toFixed(2)}%`;
+}
+
+function hoursText(h: number, full: number): string {
+  if (h === Number.POSITIVE_INFINITY) return 'not reached';
+  if (!Number.isFinite(h)) return 'n/a';
+  return `${Number(h.toPrecision(3))} (${Number((h / full).toPrecision(3))} runs)`;
+}
+
+function spreadText(s: Spread, f: (x: number) => string, g: (x: number) => string = f): string {
+  if (s.n === 0) return 'n/a';
+  return `${f(s.median)} [${g(s.q1)}, ${g(s.q3)}]`;
+}
+
+function shortHours(h: number): string {
+  if (h === Number.POSITIVE_INFINITY) return 'not reached';
+  return Number.isFinite(h) ? String(Number(h.toPrecision(3))) : 'n/a';
+}
+
+export interface AcceptanceCheck {
+  name: string;
+  pass: boolean | undefined;
+  detail: string;
+}
+
+/** Issue 5's acceptance, measured: undefined where a strategy it needs was not run. */
+export function acceptance(r: BenchResult): AcceptanceCheck[] {
+  const by = (s: string) => r.summaries.find((x) => x.strategy === s);
+  const rea = by('rea');
+  const random = by('random');
+  const tpe = by('tpe');
+  const out: AcceptanceCheck[] = [];
+  if (rea && random) {
+    const a = rea.hoursTo90.median;
+    const b = random.hoursTo90.median;
+    const pass = Number.isFinite(a) && (b === Number.POSITIVE_INFINITY || a <= 0.5 * b);
+    out.push({
+      name: 'rea reaches 90% of the best with at most half the GPU-hours random search needs',
+      pass,
+      detail: `median GPU-hours to 90%: rea ${hoursText(a, r.fullRunGpuHours)}, random ${hoursText(b, r.fullRunGpuHours)}${Number.isFinite(a) && Number.isFinite(b) && b > 0 ? ` (ratio ${(a / b).toFixed(2)})` : ''}`,
+    });
+  }
+  if (rea && tpe) {
+    const a = rea.finalImprovement.median;
+    const b = tpe.finalImprovement.median;
+    out.push({
+      name: "rea's final full-fidelity improvement at equal budget is at least Optuna TPE's",
+      pass: a >= b,
+      detail: `median final improvement: rea ${pctText(a)}, tpe ${pctText(b)}`,
+    });
+  }
+  if (r.warmStart) {
+    const m = r.warmStart.ratio.median;
+    out.push({
+      name: "a second plan with the first plan's insights reaches its improvement with at most 50% of the GPU-hours",
+      pass: Number.isFinite(m) && m <= 0.5,
+      detail: `median ratio second/first ${Number.isFinite(m) ? m.toFixed(2) : 'not reached'} [${r.warmStart.ratio.q1.toFixed(2)}, ${r.warmStart.ratio.q3.toFixed(2)}] over ${r.warmStart.perSeed.length} seeds`,
+    });
+  }
+  return out;
+}
+
+function row(s: StrategySummary, full: number): string {
+  const h = (x: number) => hoursText(x, full);
+  return `| ${s.strategy} | ${s.seeds} | ${spreadText(s.finalImprovement, pctText)} | ${spreadText(s.gpuHoursUsed, h, shortHours)} | ${spreadText(s.hoursTo50, h, shortHours)} (${s.reached50}/${s.seeds}) | ${spreadText(s.hoursTo90, h, shortHours)} (${s.reached90}/${s.seeds}) |`;
+}
+
+export function pickText(baseline: KnobValues, pick: KnobValues | undefined): string {
+  if (!pick) return 'the baseline';
+  // Full configurations (random search, TPE) repeat baseline values: show only what changed.
+  const changed = Object.fromEntries(Object.entries(pick).filter(([k, v]) => baseline[k] !== v));
+  return Object.keys(changed).length > 0 ? describeChange(baseline, changed) : 'the baseline';
+}
+
+export function renderMarkdown(
+  r: BenchResult,
+  baseline: KnobValues,
+  extra: { cache: string; command: string },
+): string {
+  const lines: string[] = [];
+  lines.push(`# Search efficiency: ${r.model}`);
+  lines.push('');
+  lines.push(
+    `Metric \`${r.metric}\` (${r.goal}); budget ${Number(r.budgetGpuHours.toPrecision(4))} GPU-hours per strategy and seed (${Number((r.budgetGpuHours / r.fullRunGpuHours).toPrecision(3))} full runs of ${r.fullRunGpuHours} GPU-hours); ${r.seeds.length} seeds. A run is charged fidelity x run.baseline_gpu_hours, for every strategy.`,
+  );
+  lines.push(
+    `Improvement: each pick re-trained at full fidelity on fresh seeds ${r.evalSeeds.join(', ')}, paired with the baseline on the same seeds. Best found by any strategy: ${pctText(r.bestImprovement)} (${pickText(baseline, r.bestPick)}). GPU-hours to X%: the first point where the strategy's pick reaches X% of that best; median [IQR] over seeds, "not reached" counted as infinite.`,
+  );
+  lines.push('');
+  lines.push(
+    '| strategy | seeds | final improvement | GPU-hours used | GPU-hours to 50% (reached) | GPU-hours to 90% (reached) |',
+  );
+  lines.push('| --- | --- | --- | --- | --- | --- |');
+  for (const s of r.summaries) lines.push(row(s, r.fullRunGpuHours));
+  for (const s of r.skipped) lines.push(`| ${s.strategy} | skipped | ${s.reason} | | | |`);
+  if (r.warmStart) {
+    lines.push('');
+    lines.push("Warm start (a second rea plan with the first plan's insights), per seed:");
+    lines.push('');
+    lines.push(
+      '| seed | first plan improvement | first: GPU-hours to reach it | second: GPU-hours to reach it | ratio | second plan improvement |',
+    );
+    lines.push('| --- | --- | --- | --- | --- | --- |');
+    for (const w of r.warmStart.perSeed) {
+      const h = (x: number | undefined) =>
+        x === undefined ? 'not reached' : hoursText(x, r.fullRunGpuHours);
+      lines.push(
+        `| ${w.seed} | ${pctText(w.firstImprovement)} | ${h(w.firstHoursToReach)} | ${h(w.secondHoursToReach)} | ${w.ratio === undefined ? 'n/a (nothing to reach)' : Number.isFinite(w.ratio) ? w.ratio.toFixed(2) : 'not reached'} | ${pctText(w.secondImprovement)} |`,
+      );
+    }
+  }
+  const checks = acceptance(r);
+  if (checks.length > 0) {
+    lines.push('');
+    lines.push('Acceptance (issue 5):');
+    lines.push('');
+    for (const c of checks) lines.push(`- ${c.pass ? 'PASS' : 'FAIL'}: ${c.name}. ${c.detail}.`);
+  }
+  lines.push('');
+  lines.push(`Trainings: ${extra.cache}. Command: \`${extra.command}\``);
+  return `${lines.join('\n')}\n`;
+}
+
+export function benchJson(r: BenchResult) {
+  const num = (x: number) => (Number.isFinite(x) ? x : null);
+  const sp = (s: Spread) => ({
+    median: num(s.median),
+    q1: num(s.q1),
+    q3: num(s.q3),
+    min: num(s.min),
+    max: num(s.max),
+  });
+  return {
+    model: r.model,
+    metric: r.metric,
+    goal: r.goal,
+    budget_gpu_hours: r.budgetGpuHours,
+    full_run_gpu_hours: r.fullRunGpuHours,
+    eval_seeds: r.evalSeeds,
+    best_improvement: r.bestImprovement,
+    best_pick: r.bestPick ?? null,
+    skipped: r.skipped,
+    strategies: Object.fromEntries(
+      r.summaries.map((s) => [
+        s.strategy,
+        {
+          summary: {
+            final_improvement: sp(s.finalImprovement),
+            gpu_hours_used: sp(s.gpuHoursUsed),
+            gpu_hours_to_50: sp(s.hoursTo50),
+            gpu_hours_to_90: sp(s.hoursTo90),
+            reached_50: s.reached50,
+            reached_90: s.reached90,
+          },
+          seeds: r.results
+            .filter((x) => x.strategy === s.strategy)
+            .map((x) => ({
+              seed: x.seed,
+              final_improvement: x.finalImprovement,
+              final_pick: x.finalPick ?? null,
+              gpu_hours_used: x.gpuHoursUsed,
+              runs: x.runs,
+              gpu_hours_to_50: x.hoursTo50 ?? null,
+              gpu_hours_to_90: x.hoursTo90 ?? null,
+            })),
+        },
+      ]),
+    ),
+    acceptance: acceptance(r),
+    ...(r.warmStart
+      ? {
+          warm_start: {
+            ratio: sp(r.warmStart.ratio),
+            seeds: r.warmStart.perSeed.map((w) => ({
+              seed: w.seed,
+              first_improvement: w.firstImprovement,
+              first_gpu_hours_to_reach: w.firstHoursToReach ?? null,
+              second_gpu_hours_to_reach: w.secondHoursToReach ?? null,
+              ratio: w.ratio === undefined ? null : Number.isFinite(w.ratio) ? w.ratio : 'not reached',
+              second_improvement: w.secondImprovement,
+            })),
+          },
+        }
+      : {}),
+  };
+}
+
+/** The chart's data: each strategy's median pick improvement on a grid from 0 to the budget. */
+export function chartData(r: BenchResult, points = 120) {
+  const grid = Array.from({ length: points + 1 }, (_, i) => (r.budgetGpuHours * i) / points);
+  const series = r.summaries.map((s) => ({
+    label: `${s.strategy} (median of ${s.seeds})`,
+    values: medianCurve(
+      r.results.filter((x) => x.strategy === s.strategy).map((x) => x.trajectory),
+      grid,
+    ),
+  }));
+  const guides =
+    r.bestImprovement > 0
+      ? [
+          { label: '50% of best', value: 0.5 * r.bestImprovement },
+          { label: '90% of best', value: 0.9 * r.bestImprovement },
+        ]
+      : [];
+  return { grid, series, guides };
+}

@@ -1,0 +1,46 @@
+import type { KnobValues } from '../config/rea-config.ts';
+import type { FailureConclusion } from '../core/model.ts';
+import type { TrajectoryPoint } from './measure.ts';
+
+export type MetricGoal = 'minimize' | 'maximize';
+
+export const STRATEGIES = ['rea', 'random', 'tpe', 'tpe-hyperband'] as const;
+export type StrategyName = (typeof STRATEGIES)[number];
+
+/** One training the bench asked for; results are cached by (model dir hash, config, fidelity, seed). */
+export type TrainOutcome =
+  | { ok: true; value: number; metrics: Record<string, number>; cached: boolean }
+  | { ok: false; conclusion: FailureConclusion; reason: string; logTail: string; cached: boolean };
+
+export interface Trainer {
+  train(overrides: KnobValues, fidelity: number, seed: number): Promise<TrainOutcome>;
+}
+
+/** What a strategy did: each run it paid for, and the configuration it would pick after it. */
+export interface SearchStep {
+  /** GPU-hours charged so far, this run included. */
+  gpuHours: number;
+  fidelity: number;
+  /** The pick after this run; undefined means the baseline (nothing found yet, or nothing held up). */
+  pick: KnobValues | undefined;
+}
+
+export interface SearchTrace {
+  steps: SearchStep[];
+  /** The strategy's final pick (undefined: keep the baseline). */
+  final: KnobValues | undefined;
+  gpuHoursUsed: number;
+  notes: string[];
+}
+
+export interface SeedResult {
+  strategy: string;
+  seed: number;
+  finalImprovement: number;
+  finalPick: KnobValues | undefined;
+  gpuHoursUsed: number;
+  runs: number;
+  trajectory: TrajectoryPoint[];
+  hoursTo50: number | undefined;
+  hoursTo90: number | undefined;
+}

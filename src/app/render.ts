@@ -37,12 +37,28 @@ export function renderCostTable(plan: PlanState): string {
   return table(['phase', 'runs (at most)', 'fidelity', 'seeds', 'GPU-h p50 / p90', 'USD p50 / p90'], rows);
 }
 
+/** What a hypothesis changes: knob values, and for a code hypothesis the files its patch touches. */
+export function changeText(plan: PlanState, h: PlanState['hypotheses'][number]): string {
+  const knobs = Object.keys(h.overrides).length > 0 ? describeChange(plan.baseline, h.overrides) : '';
+  if (h.kind !== 'code') return knobs;
+  const code = `code: ${(h.files ?? []).join(', ') || 'patch'}`;
+  return knobs ? `${code}; ${knobs}` : code;
+}
+
+/** Tokens and dollars the research agents spent on this plan, one line per call; empty when none. */
+export function llmUsageLines(plan: PlanState): string[] {
+  return (plan.llmUsage ?? []).map(
+    (u) =>
+      `${u.agent}: ${u.inputTokens} input tokens (+${u.cacheReadTokens} cache read, ${u.cacheWriteTokens} cache write), ${u.outputTokens} output tokens, ${usd(u.usd)}`,
+  );
+}
+
 export function renderHypotheses(plan: PlanState): string {
   const rows = plan.hypotheses.map((h) => [
     h.id,
     h.title.replace(/\|/g, '\\|'),
     `${h.source}${h.agent !== h.source ? ` (${h.agent})` : ''}`,
-    describeChange(plan.baseline, h.overrides),
+    changeText(plan, h).replace(/\|/g, '\\|'),
     h.risk,
   ]);
   return table(['id', 'hypothesis', 'source', 'change', 'risk'], rows);
@@ -55,13 +71,20 @@ export function renderPlan(plan: PlanState): string {
     '## Hypotheses',
     renderHypotheses(plan),
   ];
-  for (const h of plan.hypotheses) parts.push(`- **${h.id}** ${h.rationale}`);
+  for (const h of plan.hypotheses) {
+    parts.push(`- **${h.id}** ${h.rationale}`);
+    // A code hypothesis is reviewed as its diff; it runs only on its own branch after approval.
+    if (h.kind === 'code' && h.patch) parts.push(`\`\`\`diff\n${h.patch.trimEnd()}\n\`\`\``);
+  }
   if (plan.rejected.length > 0) {
     parts.push(
       '## Not included',
       ...plan.rejected.map((r) => `- ${r.title} (${r.source}/${r.agent}): ${r.reason}`),
     );
   }
+  if ((plan.notes ?? []).length > 0) parts.push('## Notes', ...plan.notes!.map((n) => `- ${n}`));
+  const usage = llmUsageLines(plan);
+  if (usage.length > 0) parts.push('## Research agent cost', ...usage.map((u) => `- ${u}`));
   parts.push(
     '## Phases and cost',
     renderCostTable(plan),

@@ -1,5 +1,6 @@
-import type { Knob, KnobValues } from '../config/rea-config.ts';
+import type { Knob, KnobValue, KnobValues } from '../config/rea-config.ts';
 import { checkKnobValues, describeChange, fmtValue, overridesKey } from './knobs.ts';
+import { changeKey } from './llm-proposals.ts';
 import type { Hypothesis, InsightRow, RejectedHypothesis } from './model.ts';
 
 // The hypothesis engine's pure half (DESIGN section 7): what the insight database proposes and suppresses,
@@ -154,16 +155,80 @@ export interface MergeResult {
   rejected: RejectedHypothesis[];
 }
 
+/** Chance that a hypothesis of this risk survives validation (an assumption; insights then adjust it). */
+const SUCCESS_BY_RISK = { low: 0.8, medium: 0.6, high: 0.35 } as const;
+/** A code change costs more than a config change of the same runs: its own branch, build and review. */
+export const CODE_COST_FACTOR = 1.5;
+/** Each extra knob changed together makes a hypothesis harder to attribute and likelier to fail. */
+const PER_EXTRA_KNOB = 0.9;
+/** What an unmeasured claim may count for at most: priors are screens, not results. */
+const MAX_PRIOR_GAIN = 0.05;
+/** Insight adjustment of a prior when the same knob moved the same way before. */
+const SAME_WAY_WON = 1.5;
+const SAME_WAY_LOST = 0.5;
+
+/** Which way a change moves a knob: up or down for numbers, the value itself otherwise. */
+function direction(base: KnobValue | undefined, v: KnobValue): string {
+  if (typeof v === 'number' && typeof base === 'number') return v > base ? 'up' : v < base ? 'down' : 'same';
+  return `=${JSON.stringify(v)}`;
+}
+
+/**
+ * How earlier single-knob results of this model bear on a change: by knob and direction, the product of
+ * SAME_WAY_WON for each win and SAME_WAY_LOST for each loss or failure that moved the same knob the same way.
+ */
+export function insightPriors(
+  model: string,
+  rows: readonly InsightRow[],
+  baseline: KnobValues,
+): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const r of latestByChange(rows.filter((x) => x.model === model)).values()) {
+    const entries = Object.entries(r.overrides);
+    if (entries.length !== 1) continue;
+    const [k, v] = entries[0]!;
+    const key = `${k}:${direction(baseline[k], v)}`;
+    const f =
+      r.status === 'win'
+        ? SAME_WAY_WON
+        : r.status === 'loss' || r.status === 'infeasible'
+          ? SAME_WAY_LOST
+          : 1;
+    out.set(key, (out.get(key) ?? 1) * f);
+  }
+  return out;
+}
+
+/**
+ * Expected gain per unit of validation cost, with the insights as prior: the claimed gain (capped) times the
+ * chance of surviving validation (by risk, less for each extra knob, adjusted by what moving the same knobs
+ * the same way did before), divided by the relative cost (every validation run of a config change costs the
+ * same; a code change costs CODE_COST_FACTOR times more). Measured insights are not re-adjusted.
+ */
+export function gainPerCost(h: Draft, priors: ReadonlyMap<string, number>, baseline: KnobValues): number {
+  const gain = Math.max(0, Math.min(h.expectedEffect, MAX_PRIOR_GAIN));
+  const knobs = Object.entries(h.overrides);
+  let p = SUCCESS_BY_RISK[h.risk] * PER_EXTRA_KNOB ** Math.max(0, knobs.length - 1);
+  if (h.source !== 'insights') {
+    for (const [k, v] of knobs) p *= priors.get(`${k}:${direction(baseline[k], v)}`) ?? 1;
+  }
+  const cost = h.kind === 'code' ? CODE_COST_FACTOR : 1;
+  return (gain * Math.min(1, p)) / cost;
+}
+
 /**
  * Merges proposals from every source (earlier sources win a tie on the same change), drops what the
- * insights suppress or what leaves the knob space, caps how many hypotheses touch one knob, and ranks by
- * expected gain per dollar (every validation run costs the same, so by expected gain, risk breaking ties).
+ * insights suppress or what leaves the knob space, ranks by expected gain per cost (gainPerCost, with the
+ * insights as prior) and caps how many hypotheses touch one knob. Fitting the ranked list to the budget is
+ * createPlan's job (it knows the run costs); what does not fit is rejected there with its reason.
  */
 export function mergeHypotheses(args: {
   sources: Draft[][];
   suppressed: Map<string, string>;
   knobs: Record<string, Knob>;
   baseline: KnobValues;
+  /** This model's insights (and related models'), used as the ranking prior; none means no adjustment. */
+  insights?: { model: string; rows: readonly InsightRow[] };
 }): MergeResult {
   const rejected: RejectedHypothesis[] = [];
   const seen = new Set<string>();
@@ -178,16 +243,16 @@ export function mergeHypotheses(args: {
         continue;
       }
       const same = Object.entries(h.overrides).every(([k, v]) => args.baseline[k] === v);
-      if (same) {
+      if (same && !h.patch) {
         reject(h, 'changes nothing: every value equals the baseline');
         continue;
       }
-      const key = overridesKey(h.overrides);
-      const why = args.suppressed.get(key);
+      const why = h.patch ? undefined : args.suppressed.get(overridesKey(h.overrides));
       if (why && h.source !== 'insights') {
         reject(h, `suppressed by insights: ${why}`);
         continue;
       }
+      const key = changeKey(h);
       if (seen.has(key)) {
         reject(h, 'duplicate of a hypothesis from another source');
         continue;
@@ -196,12 +261,16 @@ export function mergeHypotheses(args: {
       kept.push(h);
     }
   }
+  const priors = args.insights
+    ? insightPriors(args.insights.model, args.insights.rows, args.baseline)
+    : new Map<string, number>();
+  const score = new Map(kept.map((h) => [h, gainPerCost(h, priors, args.baseline)]));
   const riskRank = { low: 0, medium: 1, high: 2 } as const;
   kept.sort(
     (a, b) =>
-      b.expectedEffect - a.expectedEffect ||
+      score.get(b)! - score.get(a)! ||
       riskRank[a.risk] - riskRank[b.risk] ||
-      overridesKey(a.overrides).localeCompare(overridesKey(b.overrides)),
+      changeKey(a).localeCompare(changeKey(b)),
   );
   const perKnob = new Map<string, number>();
   const hypotheses: Draft[] = [];

@@ -1,6 +1,7 @@
 import type { KnobValues } from '../config/rea-config.ts';
 import { estimatePlan, estimateRun, type PhaseRunCount } from './costs.ts';
 import { describeChange, overridesKey } from './knobs.ts';
+import { changeKey } from './llm-proposals.ts';
 import type {
   Candidate,
   CostSample,
@@ -116,9 +117,9 @@ export function createPlan(input: CreatePlanInput): Decided {
   const { spec } = input;
   const rejected = [...input.rejected];
   const kept: Omit<Hypothesis, 'id'>[] = [];
-  const seen = new Set<string>([overridesKey({})]);
+  const seen = new Set<string>([changeKey({ overrides: {} })]);
   for (const h of input.hypotheses) {
-    const key = overridesKey(h.overrides);
+    const key = changeKey(h);
     if (seen.has(key)) {
       rejected.push({ ...pick(h), reason: 'duplicate of an earlier hypothesis' });
       continue;
@@ -126,11 +127,16 @@ export function createPlan(input: CreatePlanInput): Decided {
     seen.add(key);
     kept.push(h);
   }
-  // Fit to the budget by dropping the lowest-ranked hypotheses until the plan's p90 fits.
+  // Fit to the budget by rejecting the lowest-ranked hypotheses until the plan's p90 fits; each says what
+  // the plan would have needed with it.
   let estimate = estimatePlan(plannedCounts(spec, kept.length), input.costSamples, spec);
   while (kept.length > 1 && estimate.gpuHoursP90 > spec.maxGpuHours) {
+    const needed = estimate.gpuHoursP90;
     const dropped = kept.pop()!;
-    rejected.push({ ...pick(dropped), reason: `did not fit the budget of ${spec.maxGpuHours} GPU-hours` });
+    rejected.push({
+      ...pick(dropped),
+      reason: `does not fit the budget: the plan with it needs ${needed.toPrecision(3)} GPU-hours at p90, over the maximum of ${spec.maxGpuHours}`,
+    });
     estimate = estimatePlan(plannedCounts(spec, kept.length), input.costSamples, spec);
   }
   const hypotheses: Hypothesis[] = kept.map((h, i) => ({ ...h, id: `h${i + 1}` }));

@@ -1,5 +1,12 @@
-import type { ReportRenderOptions } from '../../app/render.ts';
-import { progressOf, renderCostTable, renderHypotheses, renderPlan, renderReport } from '../../app/render.ts';
+import {
+  llmUsageLines,
+  progressOf,
+  type ReportRenderOptions,
+  renderCostTable,
+  renderHypotheses,
+  renderPlan,
+  renderReport,
+} from '../../app/render.ts';
 import { pct } from '../../core/analysis.ts';
 import { fmtHours, spentGpuHours } from '../../core/decide.ts';
 import { describeChange, fmtValue } from '../../core/knobs.ts';
@@ -22,6 +29,7 @@ export function renderPlanPrBody(plan: PlanState): string {
     '',
     ...plan.hypotheses.map((h) => `- **${h.id}** (${h.source}): ${h.rationale}`),
     '',
+    ...planPrExtras(plan),
     '### Phases and cost',
     renderCostTable(plan),
     '',
@@ -29,6 +37,25 @@ export function renderPlanPrBody(plan: PlanState): string {
     '',
     `The plan is also in [\`experiments/plans/${plan.id}.md\`](experiments/plans/${plan.id}.md) and, for machines, \`${plan.id}.json\`.`,
   ].join('\n');
+}
+
+/** Rejected proposals, notes (a research-agent fallback and its reason) and what the agents cost. */
+function planPrExtras(plan: PlanState): string[] {
+  const out: string[] = [];
+  if (plan.rejected.length > 0) {
+    out.push(
+      `<details><summary>${plan.rejected.length} proposal${plan.rejected.length === 1 ? '' : 's'} not included</summary>`,
+      '',
+      ...plan.rejected.map((r) => `- ${r.title} (${r.source}/${r.agent}): ${r.reason}`),
+      '',
+      '</details>',
+      '',
+    );
+  }
+  for (const n of plan.notes ?? []) out.push(`> ${n}`, '');
+  const usage = llmUsageLines(plan);
+  if (usage.length > 0) out.push(`Research agent cost: ${usage.join('; ')}.`, '');
+  return out;
 }
 
 export function planFiles(plan: PlanState): Record<string, string> {
@@ -42,6 +69,8 @@ export function planFiles(plan: PlanState): Record<string, string> {
         baseline: plan.baseline,
         hypotheses: plan.hypotheses,
         rejected: plan.rejected,
+        ...(plan.notes ? { notes: plan.notes } : {}),
+        ...(plan.llmUsage ? { llm_usage: plan.llmUsage } : {}),
         phases: plan.estimate.phases,
         budget_gpu_hours: plan.budget.requestedGpuHours,
       },

@@ -83,8 +83,8 @@ export function registerPlan(program: Command): void {
           process.stdout.write(`${JSON.stringify(planJson(state, notes), null, 2)}\n`);
           return;
         }
+        // The notes (a research-agent fallback and its reason) are part of the rendered plan.
         process.stdout.write(`${renderPlan(state)}\n`);
-        for (const n of notes) process.stdout.write(`\nnote: ${n}`);
         process.stdout.write(`\nTo approve and run it: rea run --local --dir ${opts.dir}\n`);
       } finally {
         await ctx.close();

@@ -10,7 +10,7 @@ import { priceFor } from './pricing.ts';
 // offline agent otherwise, with the reason shown in the plan's notes.
 
 /** A current Sonnet; REA_LLM_MODEL chooses another. */
-export const DEFAULT_LLM_MODEL = 'claude-sonnet-4-5';
+export const DEFAULT_LLM_MODEL = 'claude-sonnet-5-5';
 
 const positive = (name: string) =>
   z.coerce.number({ error: `${name} must be a number` }).positive(`${name} must be greater than 0`);

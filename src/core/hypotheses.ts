@@ -1,4 +1,5 @@
 import type { Knob, KnobValue, KnobValues } from '../config/rea-config.ts';
+import { fnv1a } from './insights.ts';
 import { checkKnobValues, describeChange, fmtValue, overridesKey } from './knobs.ts';
 import { changeKey } from './llm-proposals.ts';
 import type { Hypothesis, InsightRow, RejectedHypothesis } from './model.ts';
@@ -167,6 +168,13 @@ const MAX_PRIOR_GAIN = 0.05;
 const SAME_WAY_WON = 1.5;
 const SAME_WAY_LOST = 0.5;
 
+/** The key the insight table gives this change (a code change adds `code:<hash of its patch>`). */
+function insightKey(h: Draft): string {
+  return [overridesKey(h.overrides), ...(h.patch ? [`code:${fnv1a(h.patch)}`] : [])]
+    .filter((p) => p !== '')
+    .join(',');
+}
+
 /** Which way a change moves a knob: up or down for numbers, the value itself otherwise. */
 function direction(base: KnobValue | undefined, v: KnobValue): string {
   if (typeof v === 'number' && typeof base === 'number') return v > base ? 'up' : v < base ? 'down' : 'same';
@@ -183,9 +191,12 @@ export function insightPriors(
   baseline: KnobValues,
 ): Map<string, number> {
   const out = new Map<string, number>();
-  for (const r of latestByChange(rows.filter((x) => x.model === model)).values()) {
+  // Effects are relative to a baseline: only rows measured against the current one say anything here.
+  const current = overridesKey(baseline);
+  const own = rows.filter((x) => x.model === model && x.baselineKey === current);
+  for (const r of latestByChange(own).values()) {
     const entries = Object.entries(r.overrides);
-    if (entries.length !== 1) continue;
+    if (entries.length !== 1 || r.changeKey.includes('code:')) continue;
     const [k, v] = entries[0]!;
     const key = `${k}:${direction(baseline[k], v)}`;
     const f =
@@ -247,7 +258,7 @@ export function mergeHypotheses(args: {
         reject(h, 'changes nothing: every value equals the baseline');
         continue;
       }
-      const why = h.patch ? undefined : args.suppressed.get(overridesKey(h.overrides));
+      const why = args.suppressed.get(insightKey(h));
       if (why && h.source !== 'insights') {
         reject(h, `suppressed by insights: ${why}`);
         continue;

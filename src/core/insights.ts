@@ -45,7 +45,7 @@ function clamp(x: number): number {
 }
 
 /** FNV-1a: a short, stable name for a patch (not a security boundary, only an identity in a key). */
-function fnv1a(text: string): string {
+export function fnv1a(text: string): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);

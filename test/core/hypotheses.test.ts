@@ -6,6 +6,8 @@ import {
   insightPriors,
   mergeHypotheses,
 } from '../../src/core/hypotheses.ts';
+import { fnv1a } from '../../src/core/insights.ts';
+import { overridesKey } from '../../src/core/knobs.ts';
 import { createPlan } from '../../src/core/plan.ts';
 import { insight } from '../adapters/llm/helpers.ts';
 import { draft, testBaseline, testSpec } from '../helpers/fixtures.ts';
@@ -13,6 +15,7 @@ import { draft, testBaseline, testSpec } from '../helpers/fixtures.ts';
 // Ranking by expected gain per cost with the insights as prior, and fitting the ranked list to the budget.
 
 const knobs = testSpec().knobs;
+const BASE = overridesKey(testBaseline);
 const code = (title: string, patch: string, expectedEffect = 0.005): Draft => ({
   ...draft(title, {}, expectedEffect),
   agent: 'claude:m',
@@ -56,8 +59,8 @@ describe('ranking by expected gain per cost', () => {
     const without = merge([[up, down, emb]]).hypotheses.map((h) => h.title);
     expect(without).toEqual(['emb', 'lr down', 'lr up']);
     const rows = [
-      insight({ overrides: { learning_rate: 0.09 }, status: 'win', meanEffect: 0.01 }),
-      insight({ overrides: { learning_rate: 0.003 }, status: 'loss', meanEffect: -0.02 }),
+      insight({ overrides: { learning_rate: 0.09 }, status: 'win', meanEffect: 0.01, baselineKey: BASE }),
+      insight({ overrides: { learning_rate: 0.003 }, status: 'loss', meanEffect: -0.02, baselineKey: BASE }),
     ];
     expect(insightPriors('ctr-ranker', rows, testBaseline)).toEqual(
       new Map([
@@ -70,9 +73,27 @@ describe('ranking by expected gain per cost', () => {
       'emb',
       'lr down',
     ]);
-    // Another model's results are not this model's prior.
+    // Another model's results, or results against an earlier baseline, are not this model's prior now.
     const foreign = rows.map((r) => ({ ...r, model: 'other' }));
     expect(merge([[up, down, emb]], foreign).hypotheses.map((h) => h.title)).toEqual(without);
+    const older = rows.map((r) => ({ ...r, baselineKey: 'learning_rate=0.01' }));
+    expect(merge([[up, down, emb]], older).hypotheses.map((h) => h.title)).toEqual(without);
+  });
+
+  it('suppresses a code change the insights recorded as a loss, by the hash of its patch', () => {
+    const lost = code('lost before', patch('y'));
+    const key = `code:${fnv1a(lost.patch!)}`;
+    const out = mergeHypotheses({
+      sources: [[lost, code('new', patch('z'))]],
+      suppressed: new Map([[key, 'worse than baseline before']]),
+      knobs,
+      baseline: testBaseline,
+    });
+    expect(out.hypotheses.map((h) => h.title)).toEqual(['new']);
+    expect(out.rejected[0]).toMatchObject({
+      title: 'lost before',
+      reason: 'suppressed by insights: worse than baseline before',
+    });
   });
 
   it('keeps code hypotheses that change no knob, and tells patches apart', () => {

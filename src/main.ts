@@ -9,7 +9,7 @@ import { githubApp } from './adapters/github/app.ts';
 import type { Octokit } from './adapters/github/github-code-host.ts';
 import { makeGithubPerformer } from './adapters/github/github-effects.ts';
 import { reconcileGithub } from './adapters/github/reconciler.ts';
-import { OfflineResearchAgent } from './adapters/llm/offline-research-agent.ts';
+import { researchSources } from './adapters/llm/research-agents.ts';
 import { registerSlackHandlers } from './adapters/slack/app.ts';
 import { SlackDigestPoster } from './adapters/slack/digest-poster.ts';
 import { SlackChat } from './adapters/slack/slack-chat.ts';
@@ -145,7 +145,7 @@ export async function startServer(opts: ServeOptions): Promise<ReaServer> {
     runbooks,
     log,
     now,
-    sources: opts.sources ?? [new OfflineResearchAgent()],
+    sources: opts.sources ?? researchSources(env, log),
     ...(opts.findDelayMs !== undefined ? { findDelayMs: opts.findDelayMs } : {}),
   };
   const middleware = await createNodeMiddleware(githubApp(deps), {

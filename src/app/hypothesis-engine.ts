@@ -1,8 +1,8 @@
 import type { ModelDir } from '../config/load.ts';
 import { noiseAt } from '../core/analysis.ts';
 import { type Draft, mergeHypotheses, proposeFromInsights } from '../core/hypotheses.ts';
-import type { NoisePrior, PlanState, RejectedHypothesis } from '../core/model.ts';
-import type { HypothesisSource, InsightRow, Store } from './ports.ts';
+import type { LlmUsage, NoisePrior, PlanState, RejectedHypothesis } from '../core/model.ts';
+import type { CodeReader, HypothesisSource, InsightRow, Store } from './ports.ts';
 
 // The dual-source engine's I/O half: reads what the database knows, asks every source, merges.
 
@@ -11,6 +11,8 @@ export interface EngineResult {
   rejected: RejectedHypothesis[];
   notes: string[];
   insights: InsightRow[];
+  /** What the sources' LLM calls cost. */
+  llmUsage: LlmUsage[];
 }
 
 export async function proposeHypotheses(args: {
@@ -18,6 +20,8 @@ export async function proposeHypotheses(args: {
   model: ModelDir;
   goal: string;
   sources: HypothesisSource[];
+  /** The model's files, for sources that read code (the research agent). */
+  code?: CodeReader;
 }): Promise<EngineResult> {
   const { config, baseline } = args.model;
   const insights = await args.store.listInsights(config.model, config.tags);
@@ -30,11 +34,19 @@ export async function proposeHypotheses(args: {
   const notes: string[] = [];
   const lists: Draft[][] = [fromInsights.hypotheses];
   const rejected: RejectedHypothesis[] = [];
+  const llmUsage: LlmUsage[] = [];
   for (const source of args.sources) {
-    const p = await source.propose({ goal: args.goal, config, baseline, insights });
+    const p = await source.propose({
+      goal: args.goal,
+      config,
+      baseline,
+      insights,
+      ...(args.code ? { code: args.code } : {}),
+    });
     lists.push(p.hypotheses);
     rejected.push(...p.rejected);
     notes.push(...p.notes);
+    llmUsage.push(...(p.usage ?? []));
   }
   if (fromInsights.hypotheses.length > 0) {
     notes.push(
@@ -46,8 +58,15 @@ export async function proposeHypotheses(args: {
     suppressed: fromInsights.suppressed,
     knobs: config.knobs,
     baseline,
+    insights: { model: config.model, rows: insights },
   });
-  return { hypotheses: merged.hypotheses, rejected: [...rejected, ...merged.rejected], notes, insights };
+  return {
+    hypotheses: merged.hypotheses,
+    rejected: [...rejected, ...merged.rejected],
+    notes,
+    insights,
+    llmUsage,
+  };
 }
 
 /** Noise of paired differences per fidelity measured by this model's earlier plans. */

@@ -5,7 +5,7 @@ import type { Actor, PlanEvent, PlanState, Runbook } from '../core/model.ts';
 import { makePerformer } from './effects.ts';
 import { drainOutbox } from './outbox-worker.ts';
 import { applyEvent, requestPlan } from './plan-service.ts';
-import type { Chat, HypothesisSource, Runner, RunnerReport, Store } from './ports.ts';
+import type { Chat, CodeReader, HypothesisSource, Runner, RunnerReport, Store } from './ports.ts';
 
 // `rea run --local`: the same path as the service (decide in a transaction, effects through the outbox),
 // with a local runner and the terminal as the chat. Killing it and starting it again resumes the plan:
@@ -24,6 +24,8 @@ export interface LocalSessionOptions {
   goal: string;
   runbooks: Runbook[];
   sources: HypothesisSource[];
+  /** The model's files, for the research agent. */
+  code?: CodeReader;
   chat: Chat & { progress?(plan: PlanState): void };
   makeRunner(onReport: (r: RunnerReport) => void): LocalRunner;
   reportDir: string;
@@ -99,6 +101,7 @@ export async function runLocalSession(opts: LocalSessionOptions): Promise<PlanSt
       model,
       goal: opts.goal,
       sources: opts.sources,
+      ...(opts.code ? { code: opts.code } : {}),
       now: now(),
       ...(opts.budgetGpuHours !== undefined ? { maxGpuHours: opts.budgetGpuHours } : {}),
     });

@@ -12,7 +12,7 @@ import type {
 } from '../core/model.ts';
 import { createPlan } from '../core/plan.ts';
 import { noisePriorsFrom, proposeHypotheses } from './hypothesis-engine.ts';
-import type { HypothesisSource, Store } from './ports.ts';
+import type { CodeReader, HypothesisSource, Store } from './ports.ts';
 
 // Use cases: each one transaction that locks the plan row, runs the pure core, and writes state, event
 // log and outbox together. Nothing here talks to a runner or a chat: effects go to the outbox.
@@ -60,6 +60,8 @@ export async function requestPlan(args: {
   model: ModelDir;
   goal: string;
   sources: HypothesisSource[];
+  /** The model's files as the research agent may read them (the directory, or the repo at its base sha). */
+  code?: CodeReader;
   now: Date;
   repo?: string;
   origin?: GithubOrigin;
@@ -70,7 +72,13 @@ export async function requestPlan(args: {
   dryRun?: boolean;
 }): Promise<RequestPlanResult> {
   const { store, model } = args;
-  const proposal = await proposeHypotheses({ store, model, goal: args.goal, sources: args.sources });
+  const proposal = await proposeHypotheses({
+    store,
+    model,
+    goal: args.goal,
+    sources: args.sources,
+    ...(args.code ? { code: args.code } : {}),
+  });
   const previous = await loadModelPlans(store, model.config.model);
   const spec = specFrom(model);
   if (args.maxGpuHours !== undefined) spec.maxGpuHours = args.maxGpuHours;
@@ -89,7 +97,12 @@ export async function requestPlan(args: {
     seedBase: 1 + previous.length * 10_000,
     now: args.now.toISOString(),
   });
-  const state: PlanState = args.slack ? { ...created.state, slack: args.slack } : created.state;
+  const state: PlanState = {
+    ...created.state,
+    ...(args.slack ? { slack: args.slack } : {}),
+    ...(proposal.llmUsage.length > 0 ? { llmUsage: proposal.llmUsage } : {}),
+    ...(proposal.notes.length > 0 ? { notes: proposal.notes } : {}),
+  };
   const { effects } = created;
   if (args.dryRun) return { state, notes: proposal.notes };
   await store.transaction(async (tx) => {

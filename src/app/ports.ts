@@ -5,6 +5,7 @@ import type {
   FailureConclusion,
   Hypothesis,
   InsightRow,
+  LlmUsage,
   NotifyTopic,
   PlanEvent,
   PlanState,
@@ -76,6 +77,18 @@ export interface ProposalContext {
   baseline: KnobValues;
   /** Effects already known for this model (and models sharing tags), for sources that learn. */
   insights: InsightRow[];
+  /** The model's code (its `.rea.yml`, baseline config and `editable` files), for sources that read it. */
+  code?: CodeReader;
+}
+
+/** Read-only access to a model's files: a local directory or a repository at one commit. */
+export interface CodeReader {
+  /** Where the files come from, for people ("examples/ctr-model", "octo/ranker@1a2b3c4"). */
+  readonly label: string;
+  /** Repo-relative paths of files matching any of the globs, sorted. */
+  list(globs: readonly string[]): Promise<string[]>;
+  /** A file's text, or undefined when it does not exist. */
+  read(path: string): Promise<string | undefined>;
 }
 
 export interface Proposal {
@@ -83,6 +96,8 @@ export interface Proposal {
   rejected: RejectedHypothesis[];
   /** Shown to the user when a source fell back or skipped something (e.g. "no API key: offline agent"). */
   notes: string[];
+  /** What the source's LLM calls cost (tokens and dollars), recorded on the plan. */
+  usage?: LlmUsage[];
 }
 
 /** A source of hypotheses: returns proposals as data; it never runs anything. */

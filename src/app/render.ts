@@ -93,6 +93,14 @@ export function winnerChange(plan: PlanState): string {
   return pr !== undefined ? `${text} (draft PR #${pr})` : text;
 }
 
+/** Tokens and dollars the research agents spent on this plan, one line per call; empty when none. */
+export function llmUsageLines(plan: PlanState): string[] {
+  return (plan.llmUsage ?? []).map(
+    (u) =>
+      `${u.agent}: ${u.inputTokens} input tokens (+${u.cacheReadTokens} cache read, ${u.cacheWriteTokens} cache write), ${u.outputTokens} output tokens, ${usd(u.usd)}`,
+  );
+}
+
 export function renderHypotheses(plan: PlanState): string {
   const rows = plan.hypotheses.map((h) => [
     h.id,
@@ -119,6 +127,9 @@ export function renderPlan(plan: PlanState): string {
       ...plan.rejected.map((r) => `- ${r.title} (${r.source}/${r.agent}): ${r.reason}`),
     );
   }
+  if ((plan.notes ?? []).length > 0) parts.push('## Notes', ...plan.notes!.map((n) => `- ${n}`));
+  const usage = llmUsageLines(plan);
+  if (usage.length > 0) parts.push('## Research agent cost', ...usage.map((u) => `- ${u}`));
   parts.push(
     '## Phases and cost',
     renderCostTable(plan),

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { OfflineResearchAgent } from '../adapters/llm/offline-research-agent.ts';
+import { researchSources } from '../adapters/llm/research-agents.ts';
+import { LocalCodeReader } from '../adapters/local/local-code-reader.ts';
 import { requestPlan } from '../app/plan-service.ts';
 import { renderPlan } from '../app/render.ts';
 import type { PlanState } from '../core/model.ts';
@@ -20,6 +21,7 @@ export function planJson(plan: PlanState, notes: string[]) {
       agent: h.agent,
       kind: h.kind,
       overrides: h.overrides,
+      ...(h.kind === 'code' ? { files: h.files ?? [], patch: h.patch ?? '' } : {}),
       rationale: h.rationale,
       expected_effect: h.expectedEffect,
       risk: h.risk,
@@ -42,6 +44,15 @@ export function planJson(plan: PlanState, notes: string[]) {
       usd_p90: p.usdP90,
     })),
     budget_gpu_hours: plan.budget.requestedGpuHours,
+    llm_usage: (plan.llmUsage ?? []).map((u) => ({
+      agent: u.agent,
+      model: u.model,
+      input_tokens: u.inputTokens,
+      output_tokens: u.outputTokens,
+      cache_read_tokens: u.cacheReadTokens,
+      cache_write_tokens: u.cacheWriteTokens,
+      usd: u.usd,
+    })),
     notes,
   };
 }
@@ -62,7 +73,8 @@ export function registerPlan(program: Command): void {
           store: ctx.store,
           model,
           goal: opts.goal,
-          sources: [new OfflineResearchAgent()],
+          sources: researchSources(process.env, ctx.log),
+          code: new LocalCodeReader(model.dir),
           now: new Date(),
           dryRun: true,
           ...(opts.budget !== undefined ? { maxGpuHours: parsePositive(opts.budget, '--budget') } : {}),
@@ -71,8 +83,8 @@ export function registerPlan(program: Command): void {
           process.stdout.write(`${JSON.stringify(planJson(state, notes), null, 2)}\n`);
           return;
         }
+        // The notes (a research-agent fallback and its reason) are part of the rendered plan.
         process.stdout.write(`${renderPlan(state)}\n`);
-        for (const n of notes) process.stdout.write(`\nnote: ${n}`);
         process.stdout.write(`\nTo approve and run it: rea run --local --dir ${opts.dir}\n`);
       } finally {
         await ctx.close();

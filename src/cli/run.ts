@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
-import { OfflineResearchAgent } from '../adapters/llm/offline-research-agent.ts';
+import { researchSources } from '../adapters/llm/research-agents.ts';
+import { LocalCodeReader } from '../adapters/local/local-code-reader.ts';
 import { LocalProcessRunner } from '../adapters/local/local-process-runner.ts';
 import { TerminalChat } from '../adapters/local/terminal-chat.ts';
 import { type Choice, runLocalSession } from '../app/local-session.ts';
@@ -60,7 +61,8 @@ export async function runLocal(opts: LocalRunOptions): Promise<PlanState> {
       model,
       goal: opts.goal,
       runbooks,
-      sources: [new OfflineResearchAgent()],
+      sources: researchSources(process.env, ctx.log),
+      code: new LocalCodeReader(model.dir),
       chat,
       makeRunner: (onReport) =>
         new LocalProcessRunner({

@@ -1,4 +1,4 @@
-import type { Knob, KnobValues } from '../config/rea-config.ts';
+import type { Knob, KnobValue, KnobValues } from '../config/rea-config.ts';
 import { checkKnobValues, describeChange, fmtValue, overridesKey } from './knobs.ts';
 import type { Hypothesis, InsightRow, RejectedHypothesis } from './model.ts';
 import { changeKey } from './plan.ts';
@@ -155,16 +155,88 @@ export interface MergeResult {
   rejected: RejectedHypothesis[];
 }
 
+/** Chance that a hypothesis of this risk survives validation (an assumption; insights then adjust it). */
+const SUCCESS_BY_RISK = { low: 0.8, medium: 0.6, high: 0.35 } as const;
+/** A code change costs more than a config change of the same runs: its own branch, build and review. */
+export const CODE_COST_FACTOR = 1.5;
+/** Each extra knob changed together makes a hypothesis harder to attribute and likelier to fail. */
+const PER_EXTRA_KNOB = 0.9;
+/** What an unmeasured claim may count for at most: priors are screens, not results. */
+const MAX_PRIOR_GAIN = 0.05;
+/** Insight adjustment of a prior when the same knob moved the same way before. */
+const SAME_WAY_WON = 1.5;
+const SAME_WAY_LOST = 0.5;
+
+/** The key of a draft's change, as plans and insights key it (a code change adds its patch digest). */
+function draftKey(h: Draft): string {
+  return changeKey(h.overrides, h.kind === 'code' ? (h.patch ?? '') : undefined);
+}
+
+/** Which way a change moves a knob: up or down for numbers, the value itself otherwise. */
+function direction(base: KnobValue | undefined, v: KnobValue): string {
+  if (typeof v === 'number' && typeof base === 'number') return v > base ? 'up' : v < base ? 'down' : 'same';
+  return `=${JSON.stringify(v)}`;
+}
+
+/**
+ * How earlier single-knob results of this model bear on a change: by knob and direction, the product of
+ * SAME_WAY_WON for each win and SAME_WAY_LOST for each loss or failure that moved the same knob the same way.
+ */
+export function insightPriors(
+  model: string,
+  rows: readonly InsightRow[],
+  baseline: KnobValues,
+): Map<string, number> {
+  const out = new Map<string, number>();
+  // Effects are relative to a baseline: only rows measured against the current one say anything here.
+  const current = overridesKey(baseline);
+  const own = rows.filter((x) => x.model === model && x.baselineKey === current);
+  for (const r of latestByChange(own).values()) {
+    const entries = Object.entries(r.overrides);
+    if (entries.length !== 1 || r.changeKey.includes('code:')) continue;
+    const [k, v] = entries[0]!;
+    const key = `${k}:${direction(baseline[k], v)}`;
+    const f =
+      r.status === 'win'
+        ? SAME_WAY_WON
+        : r.status === 'loss' || r.status === 'infeasible'
+          ? SAME_WAY_LOST
+          : 1;
+    out.set(key, (out.get(key) ?? 1) * f);
+  }
+  return out;
+}
+
+/**
+ * Expected gain per unit of validation cost, with the insights as prior: the claimed gain (capped) times the
+ * chance of surviving validation (by risk, less for each extra knob, adjusted by what moving the same knobs
+ * the same way did before), divided by the relative cost (every validation run of a config change costs the
+ * same; a code change costs CODE_COST_FACTOR times more). Measured insights are not re-adjusted.
+ */
+export function gainPerCost(h: Draft, priors: ReadonlyMap<string, number>, baseline: KnobValues): number {
+  const gain = Math.max(0, Math.min(h.expectedEffect, MAX_PRIOR_GAIN));
+  const knobs = Object.entries(h.overrides);
+  let p = SUCCESS_BY_RISK[h.risk] * PER_EXTRA_KNOB ** Math.max(0, knobs.length - 1);
+  if (h.source !== 'insights') {
+    for (const [k, v] of knobs) p *= priors.get(`${k}:${direction(baseline[k], v)}`) ?? 1;
+  }
+  const cost = h.kind === 'code' ? CODE_COST_FACTOR : 1;
+  return (gain * Math.min(1, p)) / cost;
+}
+
 /**
  * Merges proposals from every source (earlier sources win a tie on the same change), drops what the
- * insights suppress or what leaves the knob space, caps how many hypotheses touch one knob, and ranks by
- * expected gain per dollar (every validation run costs the same, so by expected gain, risk breaking ties).
+ * insights suppress or what leaves the knob space, ranks by expected gain per cost (gainPerCost, with the
+ * insights as prior) and caps how many hypotheses touch one knob. Fitting the ranked list to the budget is
+ * createPlan's job (it knows the run costs); what does not fit is rejected there with its reason.
  */
 export function mergeHypotheses(args: {
   sources: Draft[][];
   suppressed: Map<string, string>;
   knobs: Record<string, Knob>;
   baseline: KnobValues;
+  /** This model's insights (and related models'), used as the ranking prior; none means no adjustment. */
+  insights?: { model: string; rows: readonly InsightRow[] };
 }): MergeResult {
   const rejected: RejectedHypothesis[] = [];
   const seen = new Set<string>();
@@ -185,7 +257,7 @@ export function mergeHypotheses(args: {
       }
       // A code change is keyed by its patch as well, so it is neither a duplicate of its plain config nor
       // suppressed by what that config did.
-      const key = changeKey(h.overrides, h.kind === 'code' ? (h.patch ?? '') : undefined);
+      const key = draftKey(h);
       const why = args.suppressed.get(key);
       if (why && h.source !== 'insights') {
         reject(h, `suppressed by insights: ${why}`);
@@ -199,12 +271,16 @@ export function mergeHypotheses(args: {
       kept.push(h);
     }
   }
+  const priors = args.insights
+    ? insightPriors(args.insights.model, args.insights.rows, args.baseline)
+    : new Map<string, number>();
+  const score = new Map(kept.map((h) => [h, gainPerCost(h, priors, args.baseline)]));
   const riskRank = { low: 0, medium: 1, high: 2 } as const;
   kept.sort(
     (a, b) =>
-      b.expectedEffect - a.expectedEffect ||
+      score.get(b)! - score.get(a)! ||
       riskRank[a.risk] - riskRank[b.risk] ||
-      overridesKey(a.overrides).localeCompare(overridesKey(b.overrides)),
+      draftKey(a).localeCompare(draftKey(b)),
   );
   const perKnob = new Map<string, number>();
   const hypotheses: Draft[] = [];

@@ -282,6 +282,8 @@ export interface PlanState {
   rejected: RejectedHypothesis[];
   /** What the research agents cost to make this plan (absent on plans made before it was recorded). */
   llmUsage?: LlmUsage[];
+  /** What the hypothesis sources said when the plan was made (a fallback and its reason, skipped sources). */
+  notes?: string[];
   candidates: Candidate[];
   runs: Run[];
   verdicts: Verdict[];

@@ -150,7 +150,7 @@ export function createPlan(input: CreatePlanInput): Decided {
   const { spec } = input;
   const rejected = [...input.rejected];
   const kept: Omit<Hypothesis, 'id'>[] = [];
-  const seen = new Set<string>([overridesKey({})]);
+  const seen = new Set<string>([changeKey({})]);
   for (const h of input.hypotheses) {
     if (h.kind === 'code' && !h.patch?.trim()) {
       rejected.push({ ...pick(h), reason: 'a code hypothesis without a patch' });
@@ -164,11 +164,16 @@ export function createPlan(input: CreatePlanInput): Decided {
     seen.add(key);
     kept.push(h);
   }
-  // Fit to the budget by dropping the lowest-ranked hypotheses until the plan's p90 fits.
+  // Fit to the budget by rejecting the lowest-ranked hypotheses until the plan's p90 fits; each says what
+  // the plan would have needed with it.
   let estimate = estimatePlan(plannedCounts(spec, kept.length), input.costSamples, spec);
   while (kept.length > 1 && estimate.gpuHoursP90 > spec.maxGpuHours) {
+    const needed = estimate.gpuHoursP90;
     const dropped = kept.pop()!;
-    rejected.push({ ...pick(dropped), reason: `did not fit the budget of ${spec.maxGpuHours} GPU-hours` });
+    rejected.push({
+      ...pick(dropped),
+      reason: `does not fit the budget: the plan with it needs ${needed.toPrecision(3)} GPU-hours at p90, over the maximum of ${spec.maxGpuHours}`,
+    });
     estimate = estimatePlan(plannedCounts(spec, kept.length), input.costSamples, spec);
   }
   const hypotheses: Hypothesis[] = kept.map((h, i) => ({ ...h, id: `h${i + 1}` }));

@@ -84,7 +84,7 @@ describe('given a plan awaiting approval', () => {
     expect(plan.hypotheses.length).toBeGreaterThan(0);
     expect(plan.estimate.gpuHoursP90).toBeLessThanOrEqual(300);
     expect(plan.budget.requestedGpuHours).toBeCloseTo(plan.estimate.gpuHoursP90);
-    expect(plan.rejected.some((r) => r.reason.includes('did not fit the budget'))).toBe(true);
+    expect(plan.rejected.some((r) => r.reason.includes('does not fit the budget'))).toBe(true);
   });
 });
 

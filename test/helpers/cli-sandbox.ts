@@ -28,7 +28,11 @@ export async function cliSandbox(prefix: string): Promise<CliSandbox> {
     dir,
     ...(dbUrl ? { dbUrl } : {}),
     env: (extra = {}) => {
-      const env: NodeJS.ProcessEnv = { ...process.env, REA_DATA_DIR: path.join(dir, 'data'), ...extra };
+      const env: NodeJS.ProcessEnv = { ...process.env };
+      // A child never calls a real LLM API because of the developer's shell; tests that want one pass it.
+      delete env.ANTHROPIC_API_KEY;
+      delete env.ANTHROPIC_BASE_URL;
+      Object.assign(env, { REA_DATA_DIR: path.join(dir, 'data') }, extra);
       delete env.DATABASE_URL;
       if (dbUrl) env.DATABASE_URL = dbUrl;
       return env;

@@ -7,6 +7,7 @@ import type { ReaConfig } from '../../config/rea-config.ts';
 import { type Command, parseComment } from '../../core/commands.ts';
 import type { PlanEvent, PlanState, SlackThread } from '../../core/model.ts';
 import { GithubCodeHost, type Octokit } from './github-code-host.ts';
+import { GithubCodeReader } from './github-code-reader.ts';
 import type { GithubDeps } from './github-effects.ts';
 import { parseRunTitle, planIdFromBranch } from './run-ids.ts';
 import { renderWorkflow } from './workflow-template.ts';
@@ -173,6 +174,7 @@ export async function planFromRepo(
     model: { dir: `github:${owner}/${repo}`, config: cfg.value, baseline: baseline.value },
     goal: req.goal,
     sources: deps.sources,
+    code: new GithubCodeReader(octokit, { owner, repo }, base.sha),
     now: deps.now(),
     repo: `${owner}/${repo}`,
     origin: {

@@ -1,6 +1,7 @@
-import type { ReportRenderOptions } from '../../app/render.ts';
 import {
+  llmUsageLines,
   progressOf,
+  type ReportRenderOptions,
   renderCostTable,
   renderHypotheses,
   renderPatches,
@@ -33,6 +34,7 @@ export function renderPlanPrBody(plan: PlanState): string {
     ...plan.hypotheses.map((h) => `- **${h.id}** (${h.source}): ${h.rationale}`),
     ...codeNote(plan),
     '',
+    ...planPrExtras(plan),
     '### Phases and cost',
     renderCostTable(plan),
     '',
@@ -65,6 +67,25 @@ function experimentLines(plan: PlanState): string[] {
     .map((h) => `- ${h.id} ${h.title}: #${prs[h.id]}`);
 }
 
+/** Rejected proposals, notes (a research-agent fallback and its reason) and what the agents cost. */
+function planPrExtras(plan: PlanState): string[] {
+  const out: string[] = [];
+  if (plan.rejected.length > 0) {
+    out.push(
+      `<details><summary>${plan.rejected.length} proposal${plan.rejected.length === 1 ? '' : 's'} not included</summary>`,
+      '',
+      ...plan.rejected.map((r) => `- ${r.title} (${r.source}/${r.agent}): ${r.reason}`),
+      '',
+      '</details>',
+      '',
+    );
+  }
+  for (const n of plan.notes ?? []) out.push(`> ${n}`, '');
+  const usage = llmUsageLines(plan);
+  if (usage.length > 0) out.push(`Research agent cost: ${usage.join('; ')}.`, '');
+  return out;
+}
+
 export function planFiles(plan: PlanState): Record<string, string> {
   return {
     [`experiments/plans/${plan.id}.md`]: `${renderPlan(plan)}\n`,
@@ -76,6 +97,8 @@ export function planFiles(plan: PlanState): Record<string, string> {
         baseline: plan.baseline,
         hypotheses: plan.hypotheses,
         rejected: plan.rejected,
+        ...(plan.notes ? { notes: plan.notes } : {}),
+        ...(plan.llmUsage ? { llm_usage: plan.llmUsage } : {}),
         phases: plan.estimate.phases,
         budget_gpu_hours: plan.budget.requestedGpuHours,
       },

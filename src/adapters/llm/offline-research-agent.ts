@@ -84,7 +84,13 @@ export function offlineProposals(knobs: Record<string, Knob>, baseline: KnobValu
 
 export class OfflineResearchAgent implements HypothesisSource {
   readonly name = 'offline';
+  /** `note` says why this agent is the one in use (e.g. no API key); it is shown with every plan. */
+  constructor(private readonly opts: { note?: string } = {}) {}
   async propose(ctx: ProposalContext): Promise<Proposal> {
-    return { hypotheses: offlineProposals(ctx.config.knobs, ctx.baseline), rejected: [], notes: [] };
+    return {
+      hypotheses: offlineProposals(ctx.config.knobs, ctx.baseline),
+      rejected: [],
+      notes: this.opts.note ? [this.opts.note] : [],
+    };
   }
 }

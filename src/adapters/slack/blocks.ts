@@ -1,5 +1,5 @@
 import type { types } from '@slack/bolt';
-import { progressOf, winnerChange } from '../../app/render.ts';
+import { llmUsageLines, progressOf, winnerChange } from '../../app/render.ts';
 import { pct } from '../../core/analysis.ts';
 import { fmtHours, spentGpuHours } from '../../core/decide.ts';
 import { describeChange, fmtValue } from '../../core/knobs.ts';
@@ -390,6 +390,16 @@ export function planMessage(plan: PlanState, opts: { prUrl?: string } = {}): Sla
     blocks.push(
       context([
         `${plan.rejected.length} proposal${plan.rejected.length === 1 ? ' was' : 's were'} not included (duplicates, outside the knob space or over the budget); see ${moreIn(opts.prUrl, 'reasons')}.`,
+      ]),
+    );
+  }
+  // A research-agent fallback and its reason, and what the agents cost, are part of the plan people approve.
+  const usage = llmUsageLines(plan);
+  if ((plan.notes ?? []).length > 0 || usage.length > 0) {
+    blocks.push(
+      context([
+        ...(plan.notes ?? []).map((n) => `:information_source: ${esc(n)}`),
+        ...(usage.length > 0 ? [`Research agent cost: ${esc(usage.join('; '))}`] : []),
       ]),
     );
   }

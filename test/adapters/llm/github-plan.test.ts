@@ -62,7 +62,7 @@ describe('rea serve with the Claude research agent', () => {
     const body = data.body ?? '';
     expect(body).toMatch(/\| crosses with adagrad \| research \(claude:claude-sonnet-5-5\) \|/);
     expect(body).toMatch(
-      /\| annotate train\.mjs \| research \(claude:claude-sonnet-5-5\) \| code: train\.mjs \|/,
+      /\| annotate train\.mjs \| research \(claude:claude-sonnet-5-5\) \| code \(train\.mjs\) \|/,
     );
     expect(body).toContain("width 100 (research/claude:claude-sonnet-5-5): outside the knob space: 'width'");
     expect(body).toMatch(

@@ -57,7 +57,7 @@ describe('a research-agent plan on every surface', () => {
   it('Markdown plan: code change with its diff, provenance, notes and cost', () => {
     const md = renderPlan(claudePlan());
     expect(md).toContain(
-      '| h9 | gated cross layer | research (claude:claude-sonnet-5-5) | code: src/model.ts | medium |',
+      '| h9 | gated cross layer | research (claude:claude-sonnet-5-5) | code (src/model.ts) | medium |',
     );
     expect(md).toContain(`\`\`\`diff\n${PATCH.trimEnd()}\n\`\`\``);
     expect(md).toContain('## Notes\n\n- claude:claude-sonnet-5-5 failed (API overloaded (529)');
@@ -67,7 +67,7 @@ describe('a research-agent plan on every surface', () => {
   it('plan PR body: provenance, the note and the cost', () => {
     const body = renderPlanPrBody(claudePlan());
     expect(body).toContain(
-      '| h9 | gated cross layer | research (claude:claude-sonnet-5-5) | code: src/model.ts |',
+      '| h9 | gated cross layer | research (claude:claude-sonnet-5-5) | code (src/model.ts) |',
     );
     expect(body).toContain('> claude:claude-sonnet-5-5 failed (API overloaded (529)');
     expect(body).toContain(`Research agent cost: ${COST}.`);
@@ -76,7 +76,9 @@ describe('a research-agent plan on every surface', () => {
   it('Slack plan message: provenance, the note and the cost, within Block Kit limits', () => {
     const msg = planMessage(claudePlan());
     const text = JSON.stringify(msg.blocks);
-    expect(text).toContain('gated cross layer · _research (claude:claude-sonnet-5-5)_ · code: src/model.ts');
+    expect(text).toContain(
+      'gated cross layer · _research (claude:claude-sonnet-5-5)_ · :hammer_and_wrench: code (src/model.ts)',
+    );
     expect(text).toContain(':information_source: claude:claude-sonnet-5-5 failed (API overloaded (529)');
     expect(text).toContain(`Research agent cost: ${COST}`);
     expect(validateBlocks(msg.blocks as unknown[])).toEqual([]);

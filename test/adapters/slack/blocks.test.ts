@@ -97,8 +97,12 @@ describe('golden Block Kit payloads', () => {
     expect(text).toContain('per 0.1% relative improvement of ne*');
     expect(text).toContain('*Dead ends (1)*');
     expect(text).toContain('1 retried with a changed configuration, 1 skipped as infeasible');
-    expect(text).toContain('*Insights this plan added or changed (18)*');
-    expect(text).toContain('*winner + embedding_dim 8 → 16*');
+    expect(text).toContain('*Insights this plan added or changed (20)*');
+    // Refinement stacked embedding_dim onto the best combination; the report leads with that confirmed win.
+    expect(text).toContain(
+      '• *win* embedding_dim 8 → 16, feature_crosses false → true, learning_rate 0.03 → 0.09, optimizer sgd → adagrad at fidelity 1: +5.50%',
+    );
+    expect(text).toContain('*try optimizer adam*');
     await expect(json(msg)).toMatchFileSnapshot('__golden__/final-report.json');
   });
 });

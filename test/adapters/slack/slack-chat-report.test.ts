@@ -55,7 +55,7 @@ describe('SlackChat.report', () => {
       name: `rea-${plan.id}-ne.png`,
       title: `ne by run and phase, plan ${plan.id}`,
     });
-    expect(file.alt_text).toMatch(/^Scatter plot of ne for 36 successful runs/);
+    expect(file.alt_text).toMatch(/^Scatter plot of ne for 40 successful runs/);
     expect(chartMessage!.files).toEqual([file.id]);
     expect(file.bytes.subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
     expect(pngDimensions(file.bytes)).toEqual({ width: 900, height: 450 });
@@ -127,7 +127,7 @@ describe('SlackChat.report', () => {
     expect(text).toMatch(
       /\*win\* learning_rate 0\.03 → 0\.09 at fidelity 0\.1: [^·]*2 runs, 2 plans · _status changed, was null/,
     );
-    expect(text).toContain('6 runs, 2 plans · _narrower interval, was win +4.50%_');
+    expect(text).toContain('6 runs, 2 plans · _narrower interval, was win +5.50%_');
     expect(text).not.toContain('· _new_');
   });
 

@@ -351,29 +351,7 @@ export class PostgresStore implements Store {
       .from(insights)
       .where(and(inArray(insights.model, models), gte(insights.updatedAt, from), lt(insights.updatedAt, to)))
       .orderBy(asc(insights.model), asc(insights.changeKey), asc(insights.fidelity));
-    return rows.map((r) => ({
-      model: r.model,
-      tags: r.tags,
-      changeKey: r.changeKey,
-      overrides: r.overrides,
-      title: r.title,
-      baselineKey: r.baselineKey,
-      rationale: r.rationale,
-      links: r.links,
-      fidelity: r.fidelity,
-      meanEffect: r.meanEffect,
-      lo: r.lo,
-      hi: r.hi,
-      nRuns: r.nRuns,
-      nPlans: r.nPlans,
-      status: r.status as InsightStatus,
-      reason: r.reason,
-      planIds: r.planIds,
-      runIds: r.runIds,
-      sum: r.sum,
-      sumSq: r.sumSq,
-      updatedAt: r.updatedAt.toISOString(),
-    }));
+    return rows.map(toInsightRow);
   }
 
   async listPlanStates(filter: { since: Date }): Promise<PlanState[]> {

@@ -324,13 +324,7 @@ function phaseTable(plan: PlanState): string {
     `${fmtHours(e.gpuHoursP50)} / ${fmtHours(e.gpuHoursP90)}`,
     `${usd(e.usdP50)} / ${usd(e.usdP90)}`,
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return ['```', line(head), ...rows.map(line), '```'].join('\n');
+  return monoTable(head, rows);
 }
 
 function winnerText(plan: PlanState): string | undefined {
@@ -643,6 +637,17 @@ const INSIGHT_CHANGE: Record<ReportInsight['change'], string> = {
   unchanged: 'confirmed',
 };
 
+/** A fixed-width table in a code block (Slack has no tables): first column left, the rest right-aligned. */
+function monoTable(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return ['```', line(head), ...rows.map(line), '```'].join('\n');
+}
+
 function settings(overrides: PlanState['baseline']): string {
   return Object.entries(overrides)
     .map(([k, v]) => `\`${esc(k)}: ${esc(fmtValue(v))}\``)
@@ -656,13 +661,7 @@ function spendTable(r: PlanReport): string {
   const s = r.spend;
   rows.push(['total', String(s.runs), fmtHours(s.gpuHours), fmtHours(s.estimateGpuHoursP50), usd(s.usd)]);
   const head = ['phase', 'runs', 'GPU-h', 'p50 est.', 'USD'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return ['```', line(head), ...rows.map(line), '```'].join('\n');
+  return monoTable(head, rows);
 }
 
 /** Insight rows shown in the thread: the ones that changed come first, the rest are one click away. */

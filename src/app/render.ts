@@ -315,12 +315,29 @@ function outcomeLines(r: PlanReport): string[] {
 }
 
 /** `lines` cut to `max`, with a line saying how many were left out and where they are. */
+function moreLine(n: number, what: string, where: string | undefined): string {
+  return `_… and ${n} more ${what}${where ? ` in the full report (${where})` : ''}._`;
+}
+
 function capped(lines: string[], max: number, what: string, where: string | undefined): string[] {
   if (lines.length <= max) return lines;
+  return [...lines.slice(0, max), `- ${moreLine(lines.length - max, what, where)}`];
+}
+
+/** A table of at most `max` rows, saying how many were left out; `empty` when there are none. */
+function cappedTable(
+  head: string[],
+  rows: string[][],
+  max: number,
+  what: string,
+  where: string | undefined,
+  empty: string,
+): string {
+  if (rows.length === 0) return empty;
   return [
-    ...lines.slice(0, max),
-    `- _… and ${lines.length - max} more ${what}${where ? ` in the full report (${where})` : ''}._`,
-  ];
+    table(head, rows.slice(0, max)),
+    ...(rows.length > max ? [moreLine(rows.length - max, what, where)] : []),
+  ].join('\n\n');
 }
 
 function failureSummary(r: PlanReport): string {
@@ -456,19 +473,14 @@ function renderReportWith(plan: PlanState, r: PlanReport, caps: ReportCaps, wher
   ]);
   parts.push(
     '## Dead ends',
-    deadRows.length > 0
-      ? [
-          table(
-            ['change', 'step', 'fidelity', 'verdict', 'effect', '95% interval', 'seeds', 'why'],
-            deadRows.slice(0, caps.deadEnds),
-          ),
-          ...(deadRows.length > caps.deadEnds
-            ? [
-                `_… and ${deadRows.length - caps.deadEnds} more dead ends${where ? ` in the full report (${where})` : ''}._`,
-              ]
-            : []),
-        ].join('\n\n')
-      : 'None: every configuration measured either passed or was kept for a later step.',
+    cappedTable(
+      ['change', 'step', 'fidelity', 'verdict', 'effect', '95% interval', 'seeds', 'why'],
+      deadRows,
+      caps.deadEnds,
+      'dead ends',
+      where,
+      'None: every configuration measured either passed or was kept for a later step.',
+    ),
   );
 
   const failureLines = r.failures.map(
@@ -508,19 +520,14 @@ function renderReportWith(plan: PlanState, r: PlanReport, caps: ReportCaps, wher
   ]);
   parts.push(
     '## Insights this plan added or changed',
-    insightRows.length > 0
-      ? [
-          table(
-            ['change', 'fidelity', 'status', 'effect', '95% interval', 'runs', 'plans', 'what this plan did'],
-            insightRows.slice(0, caps.insights),
-          ),
-          ...(insightRows.length > caps.insights
-            ? [
-                `_… and ${insightRows.length - caps.insights} more insights${where ? ` in the full report (${where})` : ''}._`,
-              ]
-            : []),
-        ].join('\n\n')
-      : 'None: no configuration was measured.',
+    cappedTable(
+      ['change', 'fidelity', 'status', 'effect', '95% interval', 'runs', 'plans', 'what this plan did'],
+      insightRows,
+      caps.insights,
+      'insights',
+      where,
+      'None: no configuration was measured.',
+    ),
   );
 
   parts.push(

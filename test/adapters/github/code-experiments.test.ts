@@ -10,7 +10,7 @@ import { renderWorkflow } from '../../../src/adapters/github/workflow-template.t
 import type { HypothesisSource, Proposal } from '../../../src/app/ports.ts';
 import { loadModelDir } from '../../../src/config/load.ts';
 import type { Hypothesis, PlanState } from '../../../src/core/model.ts';
-import { cleanUp, harness, owner, repo, requestPlan, TOY, toyOutcome, waitFor } from './harness.ts';
+import { cleanUp, harness, owner, repo, requestPlan, TOY, toyOutcome, untilPromoted } from './harness.ts';
 
 // Code hypotheses on GitHub: nothing is pushed before approval; after it, each code hypothesis gets one
 // branch from the plan's base commit with its patch committed and one draft PR; its runs are dispatched on
@@ -119,16 +119,7 @@ describe('code hypotheses on GitHub', () => {
     expect(openBefore.map((p) => p.number)).toEqual([pr]);
 
     await h.emulator.submitReview({ owner, repo, pull_number: pr, user: 'alice', state: 'approved' });
-    const done = await waitFor(
-      'the plan to finish',
-      async () => {
-        await h.rea.tick();
-        const p = await h.store.getPlan(plan.id);
-        if (p?.status === 'paused' || p?.status === 'cancelled') return p;
-        return p?.status === 'completed' && p.origin?.promotionPr !== undefined ? p : undefined;
-      },
-      150_000,
-    );
+    const done = await untilPromoted(h, plan.id, 150_000);
     expect(done.status).toBe('completed');
     expect(done.escalations).toEqual([]);
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanUp, harness, normalize, owner, repo, requestPlan, waitFor } from './harness.ts';
+import { cleanUp, harness, normalize, owner, repo, requestPlan, untilPromoted, waitFor } from './harness.ts';
 
 // The GitHub surface end to end, over HTTP only: a `/rea plan` comment, the plan PR, approval by review,
 // dispatches, runs on emulated self-hosted runners, wakes from workflow_run webhooks (or from the
@@ -51,16 +51,7 @@ describe('GitHub end to end', () => {
     expect((await h.store.getPlan(plan.id))!.status).toBe('awaiting_approval');
 
     await h.emulator.submitReview({ owner, repo, pull_number: pr, user: 'alice', state: 'approved' });
-    const done = await waitFor(
-      'the plan to finish',
-      async () => {
-        await h.rea.tick();
-        const p = await h.store.getPlan(plan.id);
-        if (p?.status === 'paused' || p?.status === 'cancelled') return p;
-        return p?.status === 'completed' && p.origin?.promotionPr !== undefined ? p : undefined;
-      },
-      120_000,
-    );
+    const done = await untilPromoted(h, plan.id, 120_000);
     expect(done.status).toBe('completed');
     expect(done.approvals[0]).toMatchObject({ kind: 'approve', by: 'alice', via: 'github' });
     expect(done.winner?.overrides).toMatchObject({ crosses: true, optimizer: 'adagrad' });

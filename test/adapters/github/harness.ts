@@ -172,6 +172,23 @@ export async function waitFor<T>(
   }
 }
 
+/**
+ * Ticks rea until the plan completed and opened its promotion PR, or stopped where it needs a person
+ * (paused, cancelled): the caller's assertions then say which.
+ */
+export function untilPromoted(h: Harness, planId: string, timeoutMs: number): Promise<PlanState> {
+  return waitFor(
+    'the plan to finish',
+    async () => {
+      await h.rea.tick();
+      const p = await h.store.getPlan(planId);
+      if (p?.status === 'paused' || p?.status === 'cancelled') return p;
+      return p?.status === 'completed' && p.origin?.promotionPr !== undefined ? p : undefined;
+    },
+    timeoutMs,
+  );
+}
+
 /** Golden files hold what does not depend on the clock: ids, times and measured GPU-hours are masked. */
 export function normalize(text: string, planId: string): string {
   return text

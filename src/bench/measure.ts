@@ -1,5 +1,7 @@
 import { mean, quantile, relativeImprovement } from '../core/stats.ts';
-import type { MetricGoal } from './types.ts';
+import type { MetricGoal, TrajectoryPoint } from './types.ts';
+
+export type { TrajectoryPoint } from './types.ts';
 
 // The pure half of `rea bench search`: how a strategy's search is charged, what it found, and how fast.
 // Everything here is a function of numbers, so it is unit-tested without training anything.
@@ -43,13 +45,6 @@ export function pairedImprovement(
     diffs.push(relativeImprovement(b, c, goal));
   }
   return diffs.length > 0 ? mean(diffs) : undefined;
-}
-
-/** One point of a chosen-best trajectory: after `gpuHours` of search, the strategy's pick improves by this. */
-export interface TrajectoryPoint {
-  gpuHours: number;
-  /** Full-fidelity, fresh-seed improvement of the configuration the strategy would pick now (0: baseline). */
-  improvement: number;
 }
 
 /**

@@ -1,8 +1,14 @@
 import type { KnobValues } from '../config/rea-config.ts';
 import type { FailureConclusion } from '../core/model.ts';
-import type { TrajectoryPoint } from './measure.ts';
 
-export type MetricGoal = 'minimize' | 'maximize';
+export type { MetricGoal } from '../core/contract.ts';
+
+/** One point of a chosen-best trajectory: after `gpuHours` of search, the strategy's pick improves by this. */
+export interface TrajectoryPoint {
+  gpuHours: number;
+  /** Full-fidelity, fresh-seed improvement of the configuration the strategy would pick now (0: baseline). */
+  improvement: number;
+}
 
 export const STRATEGIES = ['rea', 'random', 'tpe', 'tpe-hyperband'] as const;
 export type StrategyName = (typeof STRATEGIES)[number];

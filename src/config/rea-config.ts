@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import type { Knob, ReaConfig } from '../core/contract.ts';
+
+export type { Knob, KnobValue, KnobValues, ReaConfig } from '../core/contract.ts';
 
 // The experiment contract (.rea.yml), DESIGN section 3. Every refinement adds an issue with a path so that
 // validation can report every problem at once, each as `path: plain sentence`.
@@ -153,10 +156,12 @@ export const reaConfigSchema = z
   })
   .strict();
 
-export type ReaConfig = z.infer<typeof reaConfigSchema>;
-export type Knob = z.infer<typeof knobSchema>;
-export type KnobValue = string | number | boolean;
-export type KnobValues = Record<string, KnobValue>;
+// The schema must produce exactly core's contract types: either side changing alone fails the typecheck here.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const schemaMatchesCore: Same<z.infer<typeof reaConfigSchema>, ReaConfig> = true;
+const knobMatchesCore: Same<z.infer<typeof knobSchema>, Knob> = true;
+void schemaMatchesCore;
+void knobMatchesCore;
 
 export interface ConfigProblem {
   path: string;

@@ -1,4 +1,4 @@
-import type { KnobValues } from '../config/rea-config.ts';
+import type { KnobValues } from './contract.ts';
 import { fmtValue, isNumericKnob, overridesKey, scaleKnob } from './knobs.ts';
 import type { Candidate, PlanState, Run, StepName, Verdict, VerdictKind } from './model.ts';
 import { BASELINE_ID, changeText, fidelityFor, MAX_COMBOS, MAX_REFINE } from './plan.ts';

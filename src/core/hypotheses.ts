@@ -1,4 +1,4 @@
-import type { Knob, KnobValue, KnobValues } from '../config/rea-config.ts';
+import type { Knob, KnobValue, KnobValues } from './contract.ts';
 import { checkKnobValues, describeChange, fmtValue, overridesKey } from './knobs.ts';
 import type { Hypothesis, InsightRow, RejectedHypothesis } from './model.ts';
 import { changeKey } from './plan.ts';

@@ -1,5 +1,5 @@
-import type { KnobValues } from '../config/rea-config.ts';
 import { baselineValues, pairedDiffs } from './analysis.ts';
+import type { KnobValues } from './contract.ts';
 import { describeChange, overridesKey } from './knobs.ts';
 import type { Candidate, InsightRow, InsightStatus, PlanState, VerdictKind } from './model.ts';
 import { BASELINE_ID, codeDigest } from './plan.ts';

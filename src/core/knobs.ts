@@ -1,4 +1,4 @@
-import type { Knob, KnobValue, KnobValues } from '../config/rea-config.ts';
+import type { Knob, KnobValue, KnobValues } from './contract.ts';
 
 // Knob-space arithmetic shared by the planner, the runbooks and the hypothesis sources.
 

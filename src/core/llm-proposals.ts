@@ -1,7 +1,7 @@
 import { applyPatch, parsePatch, type StructuredPatch } from 'diff';
 import { minimatch } from 'minimatch';
 import { z } from 'zod';
-import type { Knob, KnobValue, KnobValues } from '../config/rea-config.ts';
+import type { Knob, KnobValue, KnobValues } from './contract.ts';
 import type { Draft } from './hypotheses.ts';
 import { checkKnobValues, overridesKey } from './knobs.ts';
 import type { InsightRow, RejectedHypothesis } from './model.ts';

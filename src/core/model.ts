@@ -1,4 +1,4 @@
-import type { Knob, KnobValue, KnobValues, ReaConfig } from '../config/rea-config.ts';
+import type { Knob, KnobValue, KnobValues, ReaConfig } from './contract.ts';
 
 // The plan aggregate, the events that move it and the effects it asks for. Everything here is plain data
 // (JSON-serialisable) so that a plan can be stored whole and rebuilt after a crash.

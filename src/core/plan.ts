@@ -1,4 +1,4 @@
-import type { KnobValues } from '../config/rea-config.ts';
+import type { KnobValues } from './contract.ts';
 import { estimatePlan, estimateRun, type PhaseRunCount } from './costs.ts';
 import { describeChange, overridesKey } from './knobs.ts';
 import type {

@@ -1,5 +1,5 @@
-import type { KnobValue, KnobValues } from '../config/rea-config.ts';
 import { pct } from './analysis.ts';
+import type { KnobValue, KnobValues } from './contract.ts';
 import { computeInsights } from './insights.ts';
 import { describeChange, fmtValue, overridesKey } from './knobs.ts';
 import type {

@@ -1,4 +1,4 @@
-import type { Knob, KnobValue, KnobValues } from '../config/rea-config.ts';
+import type { Knob, KnobValue, KnobValues } from './contract.ts';
 import { assertNever, checkKnobValue, fmtValue, scaleKnob } from './knobs.ts';
 import type { FailureConclusion, OverrideOp, Runbook, RunbookAction } from './model.ts';
 

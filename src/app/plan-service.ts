@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { ModelDir } from '../config/load.ts';
+import { overheadGpuHours } from '../core/costs.ts';
 import { decide } from '../core/decide.ts';
 import type {
   DecideContext,
@@ -31,6 +32,7 @@ export function specFrom(model: ModelDir): PlanSpec {
     usdPerGpuHour: c.run.usd_per_gpu_hour,
     timeoutMinutes: c.run.timeout_minutes,
     baselineGpuHours: c.run.baseline_gpu_hours,
+    overheadGpuHours: overheadGpuHours(c.run),
     maxGpuHours: c.budget.max_gpu_hours,
     maxConcurrentRuns: c.budget.max_concurrent_runs,
     approvers: c.approvers,

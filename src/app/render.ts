@@ -112,6 +112,21 @@ export function renderHypotheses(plan: PlanState): string {
   return table(['id', 'hypothesis', 'source', 'change', 'risk'], rows);
 }
 
+/**
+ * The probes validation screens besides the hypotheses: what people approve includes them, so they are
+ * listed (capped) with why they are there.
+ */
+export function probeLines(plan: PlanState, max = 12): string[] {
+  const probes = plan.candidates.filter((c) => c.step === 'validation' && c.label.startsWith('probe '));
+  if (probes.length === 0) return [];
+  const shown = probes.slice(0, max).map((c) => `- ${c.label.replace(/\|/g, '\\|')}`);
+  const more = probes.length > max ? [`- and ${probes.length - max} more`] : [];
+  return [
+    `Besides the hypotheses, validation screens ${probes.length} seeded configurations spread over the knob space, so that the search model sees more than the neighbourhood of the baseline:`,
+    [...shown, ...more].join('\n'),
+  ];
+}
+
 export function renderPlan(plan: PlanState): string {
   const parts = [
     `# Plan ${plan.id}: ${plan.goal}`,
@@ -120,6 +135,8 @@ export function renderPlan(plan: PlanState): string {
     renderHypotheses(plan),
   ];
   for (const h of plan.hypotheses) parts.push(`- **${h.id}** ${h.rationale}`);
+  const probes = probeLines(plan);
+  if (probes.length > 0) parts.push('## Probes', ...probes);
   parts.push(...renderPatches(plan));
   if (plan.rejected.length > 0) {
     parts.push(

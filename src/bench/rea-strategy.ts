@@ -6,7 +6,7 @@ import type { ModelDir } from '../config/load.ts';
 import type { KnobValues } from '../config/rea-config.ts';
 import { decide, isTerminalPlan } from '../core/decide.ts';
 import { computeInsights } from '../core/insights.ts';
-import type { Effect, PlanEvent, PlanState, Runbook, StepName } from '../core/model.ts';
+import type { Effect, PlanEvent, PlanState, Runbook } from '../core/model.ts';
 import { createPlan } from '../core/plan.ts';
 import { chargeFor } from './measure.ts';
 import type { SearchTrace, Trainer } from './types.ts';
@@ -46,25 +46,19 @@ export interface ReaPlanResult {
   state: PlanState;
 }
 
-const STEP_ORDER: readonly StepName[] = ['validation', 'combination', 'refine', 'confirm'];
-
 /**
  * What the plan would recommend if it stopped now: the confirmed winner; nothing once the plan ended
- * without one; otherwise the best candidate that passed the latest finished step (refinement competes with
- * the combination it refines, as decide does when it picks what to confirm).
+ * without one; otherwise the best candidate that passed at the highest fidelity measured so far (a pass at
+ * full fidelity outranks any number of passes on a tenth of the data).
  */
 export function planPick(state: PlanState): KnobValues | undefined {
   if (state.winner) return state.winner.overrides;
   if (state.status === 'completed' || state.status === 'cancelled' || state.status === 'rejected') {
     return undefined;
   }
-  const steps = new Set(state.verdicts.map((v) => v.step));
-  const latest = [...STEP_ORDER].reverse().find((s) => steps.has(s) && s !== 'confirm');
-  if (!latest) return undefined;
-  const pool = latest === 'refine' ? ['combination', 'refine'] : [latest];
-  const best = state.verdicts
-    .filter((v) => pool.includes(v.step) && v.verdict === 'pass')
-    .sort((a, b) => b.relEffect - a.relEffect)[0];
+  const passes = state.verdicts.filter((v) => v.step !== 'confirm' && v.verdict === 'pass');
+  const top = Math.max(...passes.map((v) => v.fidelity));
+  const best = passes.filter((v) => v.fidelity === top).sort((a, b) => b.relEffect - a.relEffect)[0];
   return best ? state.candidates.find((c) => c.id === best.candidateId)?.overrides : undefined;
 }
 
@@ -90,6 +84,9 @@ async function makePlan(
   });
   const spec = specFrom(model);
   if (budget !== undefined) spec.maxGpuHours = budget;
+  // The bench charges every strategy fidelity x baseline_gpu_hours (full-run equivalents, as HPO papers
+  // count), so rea plans there with no fixed part either: its estimates are then the bench's own prices.
+  spec.overheadGpuHours = 0;
   return createPlan({
     id,
     goal: 'improve the primary metric',

@@ -167,6 +167,8 @@ export function benchJson(r: BenchResult) {
             .map((x) => ({
               seed: x.seed,
               final_improvement: x.finalImprovement,
+              // The knob values the strategy would ship (the baseline's when it picked nothing).
+              pick: x.finalPick ?? {},
               final_pick: x.finalPick ?? null,
               gpu_hours_used: x.gpuHoursUsed,
               runs: x.runs,

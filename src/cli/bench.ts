@@ -19,6 +19,7 @@ const DEFAULT_STRATEGIES = 'rea,random,tpe,tpe-hyperband';
 interface SearchOpts {
   dir?: string;
   budget?: string;
+  budgetRuns?: string;
   seeds: string;
   strategies: string;
   out: string;
@@ -68,6 +69,7 @@ export function registerBench(program: Command): void {
       '--budget <gpuHours>',
       'GPU-hours per strategy and seed (default: what a rea plan for the model requests)',
     )
+    .option('--budget-runs <n>', 'the budget in full-run equivalents (n x run.baseline_gpu_hours)')
     .option('--seeds <n>', 'repetitions per strategy', '10')
     .option('--strategies <list>', `comma-separated, of ${BENCH_STRATEGIES.join(', ')}`, DEFAULT_STRATEGIES)
     .option(
@@ -94,8 +96,14 @@ export function registerBench(program: Command): void {
       const jobs = opts.jobs === undefined ? os.availableParallelism() : parseCount(opts.jobs, '--jobs', 1);
       const model = await loadModelOrExit(dir);
       const runbooks = await loadRunbooksOrExit(model.dir);
+      if (opts.budget !== undefined && opts.budgetRuns !== undefined)
+        throw new UsageError('give --budget or --budget-runs, not both');
       const budget =
-        opts.budget !== undefined ? parsePositive(opts.budget, '--budget') : await requestedBudget(model);
+        opts.budgetRuns !== undefined
+          ? parsePositive(opts.budgetRuns, '--budget-runs') * model.config.run.baseline_gpu_hours
+          : opts.budget !== undefined
+            ? parsePositive(opts.budget, '--budget')
+            : await requestedBudget(model);
       const out = path.resolve(opts.out);
       const say = (line: string) => process.stderr.write(`rea bench: ${line}\n`);
       const workDir = path.join(out, 'work', String(process.pid));
@@ -137,7 +145,7 @@ export function registerBench(program: Command): void {
       const secs = ((Date.now() - started) / 1000).toFixed(0);
       const s = trainer.stats;
       const cache = `${s.trained + s.failed} trained now (${s.failed} failed), ${s.cached} reused from the cache in ${path.join(opts.out, 'cache')} (training is deterministic in configuration, fidelity and seed, so successful trainings are cached and repeated strategies and seeds are cheap); ${secs} s on ${os.availableParallelism()} CPUs`;
-      const command = `rea bench search${opts.dir ? ` --dir ${opts.dir}` : ''}${opts.budget ? ` --budget ${opts.budget}` : ''} --seeds ${seeds} --strategies ${strategies.filter((x) => x !== 'rea-warm').join(',')}${opts.warmStart || strategies.includes('rea-warm') ? ' --warm-start' : ''}`;
+      const command = `rea bench search${opts.dir ? ` --dir ${opts.dir}` : ''}${opts.budget ? ` --budget ${opts.budget}` : ''}${opts.budgetRuns ? ` --budget-runs ${opts.budgetRuns}` : ''} --seeds ${seeds} --strategies ${strategies.filter((x) => x !== 'rea-warm').join(',')}${opts.warmStart || strategies.includes('rea-warm') ? ' --warm-start' : ''}`;
       const md = renderMarkdown(result, model.baseline, { cache, command });
       await mkdir(out, { recursive: true });
       const base = path.join(out, `${model.config.model}-search`);

@@ -110,8 +110,20 @@ export const reaConfigSchema = z
         usd_per_gpu_hour: z.number().nonnegative('must not be negative').default(0),
         timeout_minutes: z.number().positive('must be greater than 0').default(720),
         baseline_gpu_hours: z.number().positive('must be greater than 0'),
+        overhead_minutes: z.number().nonnegative('must not be negative').optional(),
       })
-      .strict(),
+      .strict()
+      .superRefine((run, ctx) => {
+        // The overhead is part of a full run's cost, so it cannot be all of it.
+        const fullMinutes = (run.baseline_gpu_hours / run.gpus) * 60;
+        if (run.overhead_minutes !== undefined && run.overhead_minutes >= fullMinutes) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['overhead_minutes'],
+            message: `must be less than a full run's time (baseline_gpu_hours / gpus = ${Number(fullMinutes.toPrecision(3))} minutes)`,
+          });
+        }
+      }),
     fidelity: z
       .object({
         validation: z.number().gt(0, 'must be in (0, 1]').lte(1, 'must be in (0, 1]').default(0.1),

@@ -1,7 +1,7 @@
 import type { KnobValues } from './contract.ts';
-import { fmtValue, isNumericKnob, overridesKey, scaleKnob } from './knobs.ts';
+import { fmtValue } from './knobs.ts';
 import type { Candidate, PlanState, Run, StepName, Verdict, VerdictKind } from './model.ts';
-import { BASELINE_ID, changeText, fidelityFor, MAX_COMBOS, MAX_REFINE } from './plan.ts';
+import { BASELINE_ID, changeText, fidelityFor } from './plan.ts';
 import {
   estimateEffect,
   mean,
@@ -9,9 +9,14 @@ import {
   noiseFromReplicas,
   poolNoise,
   relativeImprovement,
+  tCritical,
+  variance,
 } from './stats.ts';
 
-// Turning finished runs into verdicts, and verdicts into the next step's candidates.
+// Turning finished runs into verdicts.
+
+/** Family-wise error of confirmation: the chance that any candidate it confirms is not better at all. */
+export const CONFIRM_ALPHA = 0.05;
 
 function primary(state: PlanState, run: Run): number | undefined {
   const v = run.metrics?.[state.spec.metric.name];
@@ -64,15 +69,40 @@ export function pct(x: number): string {
   return `${x >= 0 ? '+' : ''}${(x * 100).toFixed(2)}%`;
 }
 
+/**
+ * The confirmation interval, corrected for selection: the candidates reached confirmation because they looked
+ * best on the search's seeds, so the fresh seeds alone decide, the noise is never taken as smaller than what
+ * the baseline replicas measured at this fidelity, and the level is split over every candidate the plan
+ * confirms (Bonferroni), so that the chance of any false winner stays at 5%.
+ */
+function confirmInterval(
+  diffs: readonly number[],
+  noise: NoiseEstimate | undefined,
+  looks: number,
+): { lo: number; hi: number; se: number } {
+  const n = diffs.length;
+  const own = n >= 2 ? Math.sqrt(variance(diffs)) : 0;
+  const sd = Math.max(own, noise?.sd ?? 0);
+  const df = (n >= 2 ? n - 1 : 0) + (noise?.df ?? 0);
+  if (n === 0 || !(sd > 0) || df < 1) return { lo: -Infinity, hi: Infinity, se: Infinity };
+  const se = sd / Math.sqrt(n);
+  const t = tCritical(df, CONFIRM_ALPHA / Math.max(1, looks));
+  const m = mean(diffs);
+  return { lo: m - t * se, hi: m + t * se, se };
+}
+
 /** Verdicts for every candidate of a step. Confirmation asks for an interval; screening for one SE. */
 export function analyzeStep(state: PlanState, step: StepName): Verdict[] {
   const fidelity = fidelityFor(state.spec, step);
   const noise = noiseAt(state, fidelity);
   const minEffect = state.spec.metric.min_effect;
   const verdicts: Verdict[] = [];
+  const looks = state.candidates.filter((c) => c.step === 'confirm').length;
   for (const c of state.candidates) {
     if (c.id === BASELINE_ID || c.step !== step) continue;
     const runs = state.runs.filter((r) => r.candidateId === c.id && r.step === step);
+    // Dropped when the plan was re-planned to fit its budget: not measured, so no verdict either way.
+    if (runs.length > 0 && runs.every((r) => r.dropped)) continue;
     const ok = runs.filter((r) => r.status === 'succeeded');
     const base = { candidateId: c.id, step, fidelity };
     if (ok.length === 0) {
@@ -109,11 +139,16 @@ export function analyzeStep(state: PlanState, step: StepName): Verdict[] {
     let verdict: VerdictKind;
     let reason: string;
     if (step === 'confirm') {
-      verdict = est.lo > 0 ? 'pass' : est.mean >= 0 ? 'near' : 'fail';
-      reason =
-        verdict === 'pass'
-          ? `95% interval [${pct(est.lo)}, ${pct(est.hi)}] excludes zero`
-          : `95% interval [${pct(est.lo)}, ${pct(est.hi)}] includes zero or is worse`;
+      const ci = confirmInterval(diffs, noise, looks);
+      Object.assign(numbers, ci);
+      const level = `${(100 - (100 * CONFIRM_ALPHA) / Math.max(1, looks)).toFixed(1)}% interval`;
+      const holds = ci.lo > 0 && est.mean >= minEffect;
+      verdict = holds ? 'pass' : est.mean >= 0 ? 'near' : 'fail';
+      reason = holds
+        ? `${level} [${pct(ci.lo)}, ${pct(ci.hi)}] excludes zero and the effect beats min effect ${pct(minEffect)}`
+        : ci.lo > 0
+          ? `${pct(est.mean)} is below min effect ${pct(minEffect)}`
+          : `${level} [${pct(ci.lo)}, ${pct(ci.hi)}] includes zero or is worse`;
     } else if (est.mean >= minEffect && est.mean > est.se) {
       verdict = 'pass';
       reason = `${pct(est.mean)} beats min effect ${pct(minEffect)} and one standard error (${pct(est.se)})`;
@@ -165,124 +200,6 @@ export interface CandidateDraft {
 export function combinable(parts: Candidate[]): KnobValues | undefined {
   if (parts.filter((p) => p.codeHypothesisId !== undefined).length > 1) return undefined;
   return stack(parts.map((p) => p.overrides));
-}
-
-/**
- * Combination candidates: what passed, stacked and in pairs; near-neutral hypotheses paired with the best
- * one (a change useless alone can be half of a winning pair); and the best near-miss alone, re-checked at
- * the higher fidelity (effects change with scale).
- */
-export function combinationDrafts(state: PlanState, verdicts: Verdict[]): CandidateDraft[] {
-  const cand = (v: Verdict) => state.candidates.find((c) => c.id === v.candidateId)!;
-  const passed = ranked(verdicts, 'pass').map(cand);
-  const near = ranked(verdicts, 'near').map(cand);
-  const drafts: CandidateDraft[] = [];
-  const seen = new Set<string>();
-  const add = (parts: Candidate[], why: string) => {
-    const overrides = combinable(parts);
-    if (!overrides) return;
-    const code = parts.find((p) => p.codeHypothesisId !== undefined)?.codeHypothesisId;
-    const key = `${overridesKey(overrides)}|${code ?? ''}`;
-    if (seen.has(key)) return;
-    seen.add(key);
-    const codePart = code !== undefined ? { codeHypothesisId: code } : {};
-    drafts.push({
-      label:
-        parts.length === 1
-          ? parts[0]!.label
-          : changeText(state, {
-              id: '',
-              step: 'combination',
-              label: '',
-              hypothesisIds: [],
-              overrides,
-              ...codePart,
-            }),
-      hypothesisIds: parts.flatMap((p) => p.hypothesisIds),
-      overrides,
-      ...codePart,
-      why,
-    });
-  };
-  if (passed.length >= 2) {
-    const all: Candidate[] = [];
-    for (const p of passed) if (combinable([...all, p])) all.push(p);
-    if (all.length >= 2) add(all, 'all compatible passes stacked');
-  }
-  // Every pass paired with the best one first: a small effect at low fidelity (capacity, crosses) can be
-  // the larger half of a pair at full fidelity, so rank at low fidelity does not decide who gets a pair.
-  if (passed[0]) for (const p of passed.slice(1)) add([passed[0], p], 'paired with the best pass');
-  const top = passed.slice(1, 3);
-  for (let i = 0; i < top.length; i++) {
-    for (let j = i + 1; j < top.length; j++) add([top[i]!, top[j]!], 'pair of passes');
-  }
-  if (passed[0]) add([passed[0]], 'best pass re-checked at higher fidelity');
-  if (passed[0])
-    for (const n of near.slice(0, 2)) add([passed[0], n], 'near-neutral change paired with the best pass');
-  if (near[0]) add([near[0]], 'most promising near-miss re-checked at higher fidelity');
-  if (passed.length === 0 && near.length >= 2) add([near[0]!, near[1]!], 'pair of near-misses');
-  return drafts.slice(0, MAX_COMBOS);
-}
-
-const REFINE_FACTOR = 1.5;
-
-/** Local search around the best combination: a joint move of its numeric knobs, then one knob at a time. */
-export function refineDrafts(state: PlanState, best: Candidate): CandidateDraft[] {
-  const numeric = Object.keys(best.overrides)
-    .filter((k) => {
-      const knob = state.spec.knobs[k];
-      return knob !== undefined && isNumericKnob(knob);
-    })
-    .sort();
-  const drafts: CandidateDraft[] = [];
-  const seen = new Set<string>([overridesKey(best.overrides)]);
-  const add = (overrides: KnobValues, why: string, moreHypotheses: readonly string[] = []) => {
-    const key = overridesKey(overrides);
-    if (seen.has(key)) return;
-    seen.add(key);
-    drafts.push({
-      label: `${best.label} (${why})`,
-      hypothesisIds: [...new Set([...best.hypothesisIds, ...moreHypotheses])],
-      overrides,
-      ...(best.codeHypothesisId !== undefined ? { codeHypothesisId: best.codeHypothesisId } : {}),
-      why,
-    });
-  };
-  // Further along the direction the combination moved from the baseline, all numeric knobs together.
-  const joint: KnobValues = { ...best.overrides };
-  let moved = false;
-  for (const k of numeric) {
-    const v = best.overrides[k]!;
-    const b = state.baseline[k];
-    if (typeof v !== 'number' || typeof b !== 'number' || v === b) continue;
-    const next = scaleKnob(state.spec.knobs[k]!, v, v > b ? REFINE_FACTOR : 1 / REFINE_FACTOR);
-    if (next !== undefined) {
-      joint[k] = next;
-      moved = true;
-    }
-  }
-  if (moved) add(joint, 'joint step further');
-  for (const k of numeric) {
-    for (const f of [REFINE_FACTOR, 1 / REFINE_FACTOR]) {
-      const next = scaleKnob(state.spec.knobs[k]!, best.overrides[k]!, f);
-      if (next !== undefined) add({ ...best.overrides, [k]: next }, `${k} ${fmtValue(next)}`);
-    }
-  }
-  // A combination with few numeric knobs leaves refinement slots empty: spend them on a greedy step of
-  // forward selection instead, the best combination plus one more change that passed (or came close in)
-  // validation on a knob it does not touch yet, best validation effect first.
-  const validation = state.verdicts.filter((v) => v.step === 'validation');
-  const more = [...ranked(validation, 'pass'), ...ranked(validation, 'near')];
-  for (const v of more) {
-    if (drafts.length >= MAX_REFINE) break;
-    const c = state.candidates.find((x) => x.id === v.candidateId);
-    // Code changes are combined in the combination step, each on its own branch; not stacked here.
-    if (!c || c.codeHypothesisId !== undefined) continue;
-    if (Object.keys(c.overrides).some((k) => k in best.overrides)) continue;
-    const stacked = stack([best.overrides, c.overrides]);
-    if (stacked) add(stacked, `plus ${changeText(state, c)}`, c.hypothesisIds);
-  }
-  return drafts.slice(0, MAX_REFINE);
 }
 
 export function summarizeVerdicts(state: PlanState, verdicts: Verdict[]): string {

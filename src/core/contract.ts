@@ -63,6 +63,11 @@ export interface ReaConfig {
     usd_per_gpu_hour: number;
     timeout_minutes: number;
     baseline_gpu_hours: number;
+    /**
+     * Minutes of a run's wall time paid at any fidelity (runner pick-up, checkout, start-up, data loading,
+     * evaluation): the fixed part of the cost prior. Absent: 3 minutes, or a tenth of a full run if shorter.
+     */
+    overhead_minutes?: number | undefined;
   };
   fidelity: PhaseFidelity;
   seeds: PhaseSeeds;

@@ -1,15 +1,41 @@
+import type { ReaConfig } from './contract.ts';
 import type { CostSample, GpuEstimate, PhaseEstimate, PlanEstimate, PlanSpec } from './model.ts';
 import { mean, median, quantile } from './stats.ts';
 
-// Cost of a run = fixed overhead + GPU-hours at fidelity 1 x fidelity. DESIGN section 6 starts from the
-// linear part alone (`baseline_gpu_hours` x fidelity); measured history replaces it as it comes in, and
-// history shows that a run never costs nothing at low fidelity: start-up, data loading and evaluation are
-// paid whatever the fraction of data. So the estimate, in order of preference:
+// Cost of a run = a fixed part + a part proportional to fidelity (DESIGN section 6, issue 21). The fixed part
+// is what a run pays whatever the fraction of data: the runner picking the job up, checkout, start-up, data
+// loading and evaluation. When it dominates, a run at fidelity 0.1 costs nearly what a full run costs, and a
+// plan priced as `baseline_gpu_hours` x fidelity cannot pay for the screen it laid out. So the estimate, in
+// order of preference:
 //   1. three or more measured runs at this very fidelity: their median and p90;
 //   2. measured runs at two or more fidelities: a least-squares line gpuHours = a + b x fidelity, with
 //      the p90 scaled by how far measured runs sat above the line;
-//   3. measured runs at one fidelity: that level, moved along the declared slope to the fidelity asked;
-//   4. nothing measured: `baseline_gpu_hours` x fidelity.
+//   3. measured runs at one fidelity: that level, moved along the prior's slope to the fidelity asked (what
+//      the prior did not foresee is taken to be fixed: start-up is what surprises people, not the GPU);
+//   4. nothing measured: the prior, `overhead + (baseline_gpu_hours - overhead) x fidelity`, where the
+//      overhead comes from `run.overhead_minutes`.
+// Measured runs are pooled across the model's plans (the store hands the latest ones to each new plan).
+
+/** Default overhead of a run on a self-hosted runner: pick-up, checkout, start-up, data loading, evaluation. */
+export const DEFAULT_OVERHEAD_MINUTES = 3;
+/** Without `run.overhead_minutes`, the default overhead is at most this share of a full run. */
+const DEFAULT_OVERHEAD_SHARE = 0.1;
+
+/** The fixed part of a run's cost in GPU-hours, from `.rea.yml`'s run section. */
+export function overheadGpuHours(run: ReaConfig['run']): number {
+  if (run.overhead_minutes !== undefined)
+    return Math.min(run.baseline_gpu_hours, (run.overhead_minutes / 60) * run.gpus);
+  return Math.min(
+    (DEFAULT_OVERHEAD_MINUTES / 60) * run.gpus,
+    DEFAULT_OVERHEAD_SHARE * run.baseline_gpu_hours,
+  );
+}
+
+/** The cost prior before anything is measured: fixed part and slope, a full run costing `baselineGpuHours`. */
+export function costPrior(spec: PlanSpec): { fixed: number; slope: number } {
+  const fixed = Math.min(spec.baselineGpuHours, Math.max(0, spec.overheadGpuHours ?? 0));
+  return { fixed, slope: spec.baselineGpuHours - fixed };
+}
 
 /** Below this many samples at one fidelity, their p90 is not trusted. */
 const MIN_SAMPLES = 3;
@@ -30,9 +56,9 @@ export function estimateRun(samples: readonly CostSample[], fidelity: number, sp
     const p50 = median(here);
     return { p50, p90: Math.max(p50, quantile(here, 0.9)) };
   }
-  const slope = spec.baselineGpuHours;
+  const { fixed, slope } = costPrior(spec);
   if (samples.length === 0) {
-    const p50 = slope * fidelity;
+    const p50 = fixed + slope * fidelity;
     return { p50, p90: p50 * FALLBACK_P90_FACTOR };
   }
   const fids = [...new Set(samples.map((s) => s.fidelity))];

@@ -1,103 +1,55 @@
-import {
-  analyzeStep,
-  type CandidateDraft,
-  combinationDrafts,
-  pct,
-  ranked,
-  refineDrafts,
-  summarizeVerdicts,
-} from './analysis.ts';
+import { Builder } from './builder.ts';
 import { estimateRun } from './costs.ts';
 import { assertNever, describeChange, fmtValue, overridesKey } from './knobs.ts';
+import {
+  committedGpuHours,
+  confirmationReserve,
+  IN_FLIGHT,
+  inFlight,
+  isTerminalPlan,
+  runCost,
+  spentGpuHours,
+  TERMINAL_RUN,
+} from './ledger.ts';
 import type {
   Approval,
   Attempt,
-  Candidate,
   DecideContext,
   Decided,
-  Effect,
   FailureConclusion,
-  NotifyTopic,
   PlanEvent,
   PlanState,
   Run,
-  StepName,
 } from './model.ts';
-import { addCandidate, addStepRuns, changeText, nextKey, reestimate, stepPhase } from './plan.ts';
+import { advance, fmtHours } from './phases.ts';
+import { changeText, nextKey, reestimate } from './plan.ts';
 import { decideRunbookAction, matchRunbook } from './runbooks.ts';
+
+export {
+  budgetLeft,
+  committedGpuHours,
+  fullRunEquivalents,
+  inFlight,
+  isTerminalPlan,
+  spentGpuHours,
+} from './ledger.ts';
+export { fmtHours } from './phases.ts';
 
 // The one function that drives a plan: decide(state, event, ctx) -> { state, effects }. Pure: time and
 // runbooks come in through ctx, ids are derived from the state, and the input state is never mutated.
 
-const TERMINAL_RUN: ReadonlySet<Run['status']> = new Set(['succeeded', 'failed', 'cancelled']);
-const IN_FLIGHT: ReadonlySet<Run['status']> = new Set(['dispatched', 'running']);
 /** How runners word a primary metric that came out NaN or infinite (a missing one is another failure). */
 const NON_FINITE_REASON = /\bis (NaN|-?Infinity|-?inf|non-finite|not finite)\b/i;
-const ACTIVE_PLAN: ReadonlySet<PlanState['status']> = new Set(['awaiting_approval', 'running', 'paused']);
-
-export function spentGpuHours(state: PlanState): number {
-  let s = 0;
-  for (const r of state.runs) for (const a of r.attempts) s += a.gpuHours ?? 0;
-  return s;
-}
-
-/**
- * Full-fidelity run equivalents of every attempt that ran: what the plan cost in units of one full
- * training run, independent of how busy the machine was while it ran (GPU-hours on a shared laptop are not).
- */
-export function fullRunEquivalents(state: PlanState): number {
-  let s = 0;
-  for (const r of state.runs) for (const a of r.attempts) if (a.status !== 'dispatched') s += r.fidelity;
-  return s;
-}
-
-export function committedGpuHours(state: PlanState): number {
-  let s = 0;
-  for (const r of state.runs) if (IN_FLIGHT.has(r.status)) s += r.estimate.p50;
-  return s;
-}
-
-export function inFlight(state: PlanState): Run[] {
-  return state.runs.filter((r) => IN_FLIGHT.has(r.status));
-}
-
-export function isTerminalPlan(state: PlanState): boolean {
-  return !ACTIVE_PLAN.has(state.status);
-}
-
-class Builder {
-  readonly effects: Effect[] = [];
-  constructor(
-    readonly state: PlanState,
-    readonly ctx: DecideContext,
-  ) {}
-  notify(topic: NotifyTopic, text: string, runId?: string): void {
-    this.effects.push({
-      type: 'notify',
-      topic,
-      text,
-      ...(runId ? { runId } : {}),
-      idempotencyKey: nextKey(this.state, 'notify'),
-    });
-  }
-  publish(): void {
-    if (this.effects.some((e) => e.type === 'publish_plan')) return;
-    this.effects.push({ type: 'publish_plan', idempotencyKey: nextKey(this.state, 'publish') });
-  }
-  decision(text: string): void {
-    this.state.decisions.push({ at: this.ctx.now, phase: this.state.phase, step: this.state.step, text });
-    this.notify('phase_decision', text);
-  }
-}
 
 export function decide(input: PlanState, event: PlanEvent, ctx: DecideContext): Decided {
   const state = structuredClone(input);
   const b = new Builder(state, ctx);
   const changed = apply(b, event);
   if (!changed) return { state: input, effects: [] };
-  if (state.status === 'running') {
+  // Re-planning to fit the budget can end the current step (its last runs dropped): advance again then.
+  for (let guard = 0; guard < 4 && state.status === 'running'; guard++) {
     advance(b);
-    schedule(b);
+    if (!schedule(b)) break;
   }
   state.updatedAt = ctx.now;
   b.publish();
@@ -417,206 +369,19 @@ function handleFailure(b: Builder, run: Run, attempt: Attempt, f: FailureFacts):
   }
 }
 
-/** Moves through steps while the current one is complete. */
-function advance(b: Builder): void {
-  const { state } = b;
-  for (let guard = 0; guard < 8 && state.status === 'running'; guard++) {
-    const stepRuns = state.runs.filter((r) => r.step === state.step);
-    if (stepRuns.length === 0 || !stepRuns.every((r) => TERMINAL_RUN.has(r.status))) return;
-    if (state.escalations.some((e) => !e.resolved)) return;
-    completeStep(b);
-  }
-}
-
-function toCandidates(b: Builder, step: StepName, drafts: CandidateDraft[]) {
-  return drafts.map((d) =>
-    addCandidate(b.state, {
-      step,
-      label: d.label,
-      hypothesisIds: d.hypothesisIds,
-      overrides: d.overrides,
-      ...(d.codeHypothesisId !== undefined ? { codeHypothesisId: d.codeHypothesisId } : {}),
-    }),
-  );
-}
-
-function draftOf(c: Candidate): Omit<CandidateDraft, 'why'> {
-  return {
-    label: c.label,
-    hypothesisIds: c.hypothesisIds,
-    overrides: c.overrides,
-    ...(c.codeHypothesisId !== undefined ? { codeHypothesisId: c.codeHypothesisId } : {}),
-  };
-}
-
-function enterStep(b: Builder, step: StepName, drafts: CandidateDraft[]): void {
-  const { state } = b;
-  const phaseBefore = state.phase;
-  state.step = step;
-  state.phase = stepPhase(step);
-  addStepRuns(state, step, toCandidates(b, step, drafts));
-  if (phaseBefore !== state.phase) {
-    b.effects.push({
-      type: 'update_insights',
-      phase: phaseBefore,
-      idempotencyKey: nextKey(state, 'insights'),
-    });
-  }
-}
-
 /**
- * A candidate whose every successful run needed the same runbook adjustment (an OOM retried with a
- * smaller batch) was measured as the adjusted configuration; the verdict, later combinations and the
- * insights must say so rather than credit the configuration that could not run.
+ * Dispatches pending runs of the current step within the concurrency cap and the budget guard. While the plan
+ * searches, the guard keeps the smallest confirmation back; when the next run no longer fits and nothing is in
+ * flight, the rest of the step is dropped (re-planned from measured costs, and said so) rather than paused. It
+ * pauses to ask for more only when even the smallest confirmation does not fit. Returns true when it dropped
+ * runs, so that the caller advances the plan again.
  */
-function adoptAdjustments(state: PlanState, step: StepName): void {
-  for (const c of state.candidates) {
-    if (c.step !== step || c.adjustedFrom) continue;
-    const runs = state.runs.filter(
-      (r) => r.candidateId === c.id && r.step === step && r.status === 'succeeded',
-    );
-    const effective = runs.map((r) => r.attempts[r.attempts.length - 1]!.overrides);
-    const first = effective[0];
-    if (!first || overridesKey(first) === overridesKey(c.overrides)) continue;
-    if (!effective.every((o) => overridesKey(o) === overridesKey(first))) continue;
-    const why = runs[0]!.attempts.find((a) => a.runbook)?.runbook?.note ?? 'adjusted by a runbook';
-    c.adjustedFrom = { overrides: c.overrides, why };
-    c.overrides = first;
-    c.label = `${c.label} [ran as ${describeChange(state.baseline, first)}]`;
-    for (const r of runs) r.overrides = first;
-  }
-}
-
-function completeStep(b: Builder): void {
+function schedule(b: Builder): boolean {
   const { state } = b;
-  const step = state.step;
-  adoptAdjustments(state, step);
-  const verdicts = analyzeStep(state, step);
-  state.verdicts = [...state.verdicts.filter((v) => v.step !== step), ...verdicts];
-  const label = (id: string) => state.candidates.find((c) => c.id === id)!.label;
-  switch (step) {
-    case 'validation': {
-      const drafts = combinationDrafts(state, verdicts);
-      if (drafts.length === 0) {
-        b.decision(
-          `Validation: ${summarizeVerdicts(state, verdicts)}. Nothing passed or came close: stopping early and keeping the rest of the budget.`,
-        );
-        finish(b, 'no hypothesis passed validation or came close');
-        return;
-      }
-      b.decision(
-        `Validation: ${summarizeVerdicts(state, verdicts)}. Combination will measure ${drafts.length} configurations at fidelity ${state.spec.fidelity.combination}: ${drafts.map((d) => `${d.label} (${d.why})`).join('; ')}.`,
-      );
-      enterStep(b, 'combination', drafts);
-      return;
-    }
-    case 'combination': {
-      const best = ranked(verdicts, 'pass')[0];
-      if (!best) {
-        b.decision(
-          `Combination: ${summarizeVerdicts(state, verdicts)}. No combination beat the baseline: stopping early.`,
-        );
-        finish(b, 'no combination beat the baseline at combination fidelity');
-        return;
-      }
-      const bestCandidate = state.candidates.find((c) => c.id === best.candidateId)!;
-      const drafts = refineDrafts(state, bestCandidate);
-      if (drafts.length === 0) {
-        b.decision(
-          `Combination: ${summarizeVerdicts(state, verdicts)}. No numeric knob to refine: confirming ${label(best.candidateId)} at full fidelity.`,
-        );
-        enterStep(b, 'confirm', [{ ...draftOf(bestCandidate), why: 'best combination' }]);
-        return;
-      }
-      b.decision(
-        `Combination: ${summarizeVerdicts(state, verdicts)}. Refining ${label(best.candidateId)} with ${drafts.length} neighbours: ${drafts.map((d) => d.why).join('; ')}.`,
-      );
-      enterStep(b, 'refine', drafts);
-      return;
-    }
-    case 'refine': {
-      const incumbent = ranked(
-        state.verdicts.filter((v) => v.step === 'combination'),
-        'pass',
-      )[0]!;
-      const challengers = verdicts
-        .filter((v) => v.verdict === 'pass' && v.relEffect > incumbent.relEffect)
-        .sort((x, y) => y.relEffect - x.relEffect);
-      const chosen = challengers[0] ?? incumbent;
-      const c = state.candidates.find((x) => x.id === chosen.candidateId)!;
-      b.decision(
-        challengers[0]
-          ? `Refinement: ${label(chosen.candidateId)} improved on the combination (${pct(chosen.relEffect)} vs ${pct(incumbent.relEffect)}). Confirming it at full fidelity over ${state.spec.seeds.exploitation} fresh seeds.`
-          : `Refinement: no neighbour beat ${label(incumbent.candidateId)} (${pct(incumbent.relEffect)}). Confirming it at full fidelity over ${state.spec.seeds.exploitation} fresh seeds.`,
-      );
-      enterStep(b, 'confirm', [{ ...draftOf(c), why: 'confirmation' }]);
-      return;
-    }
-    case 'confirm': {
-      const v = verdicts[0];
-      if (!v) finish(b, 'nothing to confirm');
-      if (!v) return;
-      const c = state.candidates.find((x) => x.id === v.candidateId)!;
-      if (v.verdict === 'pass') {
-        const base = state.runs.filter(
-          (r) => r.step === 'confirm' && r.role === 'baseline' && r.status === 'succeeded',
-        );
-        const cand = state.runs.filter((r) => r.candidateId === c.id && r.status === 'succeeded');
-        const m = (rs: Run[]) =>
-          rs.reduce((s, r) => s + (r.metrics?.[state.spec.metric.name] ?? 0), 0) / Math.max(1, rs.length);
-        state.winner = {
-          candidateId: c.id,
-          label: c.label,
-          overrides: c.overrides,
-          ...(c.codeHypothesisId !== undefined ? { codeHypothesisId: c.codeHypothesisId } : {}),
-          relEffect: v.relEffect,
-          lo: v.lo,
-          hi: v.hi,
-          n: v.n,
-          baselineMean: m(base),
-          candidateMean: m(cand),
-        };
-        b.decision(
-          `Confirmation: ${changeText(state, c)} improves ${state.spec.metric.name} by ${pct(v.relEffect)} (95% interval [${pct(v.lo)}, ${pct(v.hi)}], ${v.n} seeds at fidelity ${v.fidelity}).`,
-        );
-        b.effects.push({
-          type: 'open_promotion',
-          overrides: c.overrides,
-          idempotencyKey: `promotion:${state.id}`,
-        });
-        finish(b, 'confirmed a winner');
-        return;
-      }
-      b.decision(`Confirmation: ${changeText(state, c)} did not hold up at full fidelity: ${v.reason}.`);
-      finish(b, 'the best combination was not confirmed at full fidelity');
-      return;
-    }
-    default:
-      assertNever(step);
-  }
-}
-
-function finish(b: Builder, reason: string): void {
-  const { state } = b;
-  state.status = 'completed';
-  state.finishedReason = reason;
-  b.effects.push({ type: 'update_insights', phase: state.phase, idempotencyKey: nextKey(state, 'insights') });
-  b.effects.push({ type: 'write_report', idempotencyKey: nextKey(state, 'report') });
-  const spent = spentGpuHours(state);
-  const w = state.winner;
-  b.notify(
-    'plan_finished',
-    w
-      ? `Plan ${state.id} finished: ${describeChange(state.baseline, w.overrides)} improves ${state.spec.metric.name} by ${pct(w.relEffect)} [${pct(w.lo)}, ${pct(w.hi)}], ${w.n} seeds. Spent ${fmtHours(spent)} of ${fmtHours(state.budget.approvedGpuHours)} GPU-hours.`
-      : `Plan ${state.id} finished without a confirmed winner (${reason}). Spent ${fmtHours(spent)} of ${fmtHours(state.budget.approvedGpuHours)} GPU-hours.`,
-  );
-}
-
-/** Dispatches pending runs of the current step within the concurrency cap and the budget guard. */
-function schedule(b: Builder): void {
-  const { state, ctx } = b;
-  if (state.status !== 'running') return;
+  if (state.status !== 'running') return false;
   const estimateNow = (r: Run) => estimateRun(state.costSamples, r.fidelity, state.spec);
+  const reserve = confirmationReserve(state);
+  const approved = state.budget.approvedGpuHours;
   let flying = inFlight(state).length;
   let committed = spentGpuHours(state) + committedGpuHours(state);
   const pending = state.runs.filter((r) => r.status === 'pending' && r.step === state.step);
@@ -624,72 +389,94 @@ function schedule(b: Builder): void {
   for (const r of pending) {
     if (flying >= state.concurrencyCap) break;
     const est = estimateNow(r);
-    if (committed + est.p50 > state.budget.approvedGpuHours + 1e-12) {
+    if (committed + est.p50 + reserve > approved + 1e-12) {
       blocked = pending.slice(pending.indexOf(r));
       break;
     }
-    r.estimate = est;
-    const n = r.attempts.length + 1;
-    const overrides = r.attemptOverrides ?? r.overrides;
-    const previous = r.attempts[r.attempts.length - 1];
-    r.attempts.push({ n, status: 'dispatched', overrides, dispatchedAt: ctx.now });
-    r.status = 'dispatched';
+    dispatch(b, r, est);
     flying += 1;
     committed += est.p50;
-    const key = `dispatch:${state.id}:${r.id}:${n}`;
-    const codeId = state.candidates.find((c) => c.id === r.candidateId)?.codeHypothesisId;
-    const code = codeId !== undefined ? { codeHypothesisId: codeId } : {};
-    if (previous && overridesKey(previous.overrides) === overridesKey(overrides)) {
-      b.effects.push({
-        type: 'retry_run',
-        runId: r.id,
-        attempt: n,
-        previousAttempt: previous.n,
-        overrides,
-        fidelity: r.fidelity,
-        seed: r.seed,
-        ...code,
-        idempotencyKey: key,
-      });
+  }
+  let replanned = false;
+  if (blocked.length > 0 && flying === 0) {
+    // Held at p90 while searching; whether the confirmation fits at all is judged at p50, as the guard charges.
+    if (state.step !== 'confirm' && committed + confirmationReserve(state, runCost) <= approved + 1e-12) {
+      dropForBudget(b, blocked, reserve);
+      replanned = true;
     } else {
-      b.effects.push({
-        type: 'dispatch_run',
-        runId: r.id,
-        attempt: n,
-        overrides,
-        fidelity: r.fidelity,
-        seed: r.seed,
-        ...code,
-        idempotencyKey: key,
-      });
+      askForBudget(b, committed, reserve);
     }
   }
-  if (blocked.length > 0 && flying === 0) {
-    const remaining = state.runs
-      .filter((r) => r.status === 'pending')
-      .reduce((s, r) => s + estimateNow(r).p50, 0);
-    const needed = committed + remaining - state.budget.approvedGpuHours;
-    state.status = 'paused';
-    state.pauseReason = 'budget';
-    const wouldBuy = `${blocked.length} more ${state.step} runs (${state.phase} phase); about ${fmtHours(needed)} GPU-hours more finishes this step`;
-    state.budgetRequest = { neededGpuHours: needed, wouldBuy, at: ctx.now };
-    b.effects.push({
-      type: 'request_budget',
-      neededGpuHours: needed,
-      wouldBuy,
-      idempotencyKey: nextKey(state, 'budget'),
-    });
-    b.notify(
-      'paused',
-      `Paused: the approved budget of ${fmtHours(state.budget.approvedGpuHours)} GPU-hours cannot fit the next run. ${fmtHours(needed)} GPU-hours more would finish the ${state.step} step.`,
-    );
-  }
   state.estimate = reestimate(state);
+  return replanned;
 }
 
-export function fmtHours(h: number): string {
-  if (h === 0) return '0';
-  if (h >= 100) return h.toFixed(0);
-  if (h >= 1) return h.toFixed(1);
-  return fmtValue(Number(h.toPrecision(2)));
+function dispatch(b: Builder, r: Run, est: Run['estimate']): void {
+  const { state, ctx } = b;
+  r.estimate = est;
+  const n = r.attempts.length + 1;
+  const overrides = r.attemptOverrides ?? r.overrides;
+  const previous = r.attempts[r.attempts.length - 1];
+  r.attempts.push({ n, status: 'dispatched', overrides, dispatchedAt: ctx.now });
+  r.status = 'dispatched';
+  const key = `dispatch:${state.id}:${r.id}:${n}`;
+  const codeId = state.candidates.find((c) => c.id === r.candidateId)?.codeHypothesisId;
+  const code = codeId !== undefined ? { codeHypothesisId: codeId } : {};
+  const common = { runId: r.id, attempt: n, overrides, fidelity: r.fidelity, seed: r.seed, ...code };
+  b.effects.push(
+    previous && overridesKey(previous.overrides) === overridesKey(overrides)
+      ? { type: 'retry_run', ...common, previousAttempt: previous.n, idempotencyKey: key }
+      : { type: 'dispatch_run', ...common, idempotencyKey: key },
+  );
+}
+
+/** Shrinks the current step to what the budget can pay for while it keeps the confirmation reserve. */
+function dropForBudget(b: Builder, blocked: Run[], reserve: number): void {
+  const { state } = b;
+  const stepRuns = state.runs.filter((r) => r.step === state.step);
+  const candidatesIn = (runs: Run[]) =>
+    new Set(runs.filter((r) => r.role === 'candidate').map((r) => r.candidateId)).size;
+  const planned = candidatesIn(stepRuns);
+  for (const r of blocked) {
+    r.status = 'cancelled';
+    r.dropped = true;
+    r.outcome = 'dropped when the plan was re-planned to fit its budget';
+  }
+  const kept = candidatesIn(stepRuns.filter((r) => !r.dropped));
+  const f = blocked[0]!.fidelity;
+  const ratio = estimateRun(state.costSamples, f, state.spec).p50 / estimateRun([], f, state.spec).p50;
+  const costs =
+    Math.abs(ratio - 1) >= 0.05
+      ? `measured runs at fidelity ${fmtValue(f)} cost ${ratio.toFixed(1)}x the first estimate`
+      : 'the budget left';
+  b.decision(
+    `Re-planned from measured costs: ${state.step} measures ${kept} instead of ${planned} configurations (${blocked.length} runs dropped): ${costs}, and ${fmtHours(reserve)} GPU-hours are kept for confirming on ${state.spec.seeds.exploitation} fresh seeds.`,
+  );
+}
+
+/** The smallest confirmation does not fit: pause, and say what more budget would buy. */
+function askForBudget(b: Builder, committed: number, reserve: number): void {
+  const { state, ctx } = b;
+  const pendingCost = state.runs
+    .filter((r) => r.status === 'pending' && r.step === state.step)
+    .reduce((s, r) => s + estimateRun(state.costSamples, r.fidelity, state.spec).p50, 0);
+  const approved = state.budget.approvedGpuHours;
+  const confirming = state.step === 'confirm';
+  const needed = Math.max(committed + (confirming ? pendingCost : reserve) - approved, Number.MIN_VALUE);
+  state.status = 'paused';
+  state.pauseReason = 'budget';
+  const wouldBuy = confirming
+    ? `the confirmation at full fidelity on ${state.spec.seeds.exploitation} fresh seeds; about ${fmtHours(needed)} GPU-hours more finishes it`
+    : `one confirmation at full fidelity on ${state.spec.seeds.exploitation} fresh seeds, the smallest plan that can name a winner; about ${fmtHours(needed)} GPU-hours more`;
+  state.budgetRequest = { neededGpuHours: needed, wouldBuy, at: ctx.now };
+  b.effects.push({
+    type: 'request_budget',
+    neededGpuHours: needed,
+    wouldBuy,
+    idempotencyKey: nextKey(state, 'budget'),
+  });
+  b.notify(
+    'paused',
+    `Paused: the approved budget of ${fmtHours(approved)} GPU-hours cannot pay for the smallest confirmation at the measured costs. ${fmtHours(needed)} GPU-hours more would buy ${wouldBuy.split(';')[0]}.`,
+  );
 }

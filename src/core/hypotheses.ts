@@ -45,6 +45,11 @@ export interface InsightProposals {
   suppressed: Map<string, string>;
 }
 
+/** A difference, or 0 when it is only floating-point rounding (equal effects summed in another order). */
+function beyondRounding(d: number): number {
+  return Math.abs(d) < 1e-9 ? 0 : d;
+}
+
 /**
  * What this model's insights propose and suppress. Effects are relative to a baseline, so wins, their
  * untried pairs and null results count only when measured against the current baseline (after a promotion
@@ -91,7 +96,16 @@ export function proposeFromInsights(args: {
     }
   }
   // Wins measured at the highest fidelity and with the largest effect come first.
-  wins.sort((x, y) => y.fidelity - x.fidelity || y.meanEffect - x.meanEffect);
+  // Ties (equal measured effects) go to the tighter lower bound, then the more runs, then a stable key, so
+  // the same memory always proposes in the same order.
+  wins.sort(
+    (x, y) =>
+      y.fidelity - x.fidelity ||
+      beyondRounding(y.meanEffect - x.meanEffect) ||
+      beyondRounding(y.lo - x.lo) ||
+      y.nRuns - x.nRuns ||
+      x.changeKey.localeCompare(y.changeKey),
+  );
   for (const w of wins.slice(0, MAX_WINS)) {
     hypotheses.push({
       title: `${describeChange(args.baseline, w.overrides)} (a confirmed win, not yet promoted)`,

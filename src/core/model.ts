@@ -128,6 +128,8 @@ export interface Run {
   steps?: number;
   /** Why the run ended the way it did (failure reason, runbook decision). */
   outcome?: string;
+  /** Never dispatched: the plan was re-planned to fit its budget (no verdict, no insight, not a failure). */
+  dropped?: true;
 }
 
 export type VerdictKind = 'pass' | 'near' | 'fail' | 'veto' | 'infeasible';
@@ -195,6 +197,11 @@ export interface PlanSpec {
   usdPerGpuHour: number;
   timeoutMinutes: number;
   baselineGpuHours: number;
+  /**
+   * GPU-hours of `baselineGpuHours` paid at any fidelity (start-up, data loading, evaluation): the fixed part
+   * of the cost prior. Absent on plans made before it existed, which priced runs as proportional to fidelity.
+   */
+  overheadGpuHours?: number;
   maxGpuHours: number;
   maxConcurrentRuns: number;
   approvers: { github: string[]; slack: string[] };
@@ -296,6 +303,11 @@ export interface PlanState {
   costSamples: CostSample[];
   /** Set while the plan is paused because the next run does not fit the approved budget. */
   budgetRequest?: { neededGpuHours: number; wouldBuy: string; at: string };
+  /**
+   * The current search round may spend the confirmation reserve: nothing measured is worth confirming yet,
+   * and a plan without a confirmed winner spends its budget on search rather than keep it.
+   */
+  searchSpendsReserve?: boolean;
   noisePriors: NoisePrior[];
   concurrencyCap: number;
   seedBase: number;

@@ -1,5 +1,6 @@
 import type { KnobValues } from './contract.ts';
 import { estimatePlan, estimateRun, type PhaseRunCount } from './costs.ts';
+import { knobSpace, probeConfigs } from './knob-space.ts';
 import { describeChange, overridesKey } from './knobs.ts';
 import type {
   Candidate,
@@ -17,16 +18,23 @@ import type {
   Run,
   StepName,
 } from './model.ts';
+import { seededRng, seedFrom } from './rng.ts';
 
-// Plan creation and the run layout of each step. DESIGN section 6: validation screens each hypothesis
-// against baseline replicas at low fidelity (paired seeds); combination stacks what passed or came close;
-// exploitation refines the best combination and confirms it at full fidelity on fresh seeds.
+// Plan creation and the run layout of each step. DESIGN section 6: validation screens each hypothesis, and
+// seeded probes spread over the knob space, against baseline replicas at low fidelity (paired seeds);
+// combination promotes the best by rank to a higher fidelity with the interaction pairs and the surrogate's
+// proposals; exploitation searches at full fidelity with the surrogate (one seed a configuration) and confirms
+// the top candidates on fresh seeds.
 
 export const BASELINE_ID = 'c0';
 /** How many configurations the combination phase measures at most. */
-export const MAX_COMBOS = 8;
-/** How many neighbours exploitation's local search measures at most. */
-export const MAX_REFINE = 4;
+export const MAX_COMBOS = 10;
+/** Full-fidelity search runs a plan's estimate counts on (the search keeps going while budget is left). */
+export const PLANNED_REFINE_RUNS = 6;
+/** Baseline seeds at full fidelity that the search's single-seed runs pair with. */
+export const REFINE_BASELINE_SEEDS = 2;
+/** Candidates the plan's estimate expects to confirm on fresh seeds. */
+export const PLANNED_CONFIRMATIONS = 2;
 /** Attempts of one run (counting the first) that runbooks may use before the run ends. */
 export const MAX_ATTEMPTS = 3;
 /** Confirmation seeds are offset so that the final estimate is made on seeds search never saw. */
@@ -85,8 +93,9 @@ export function seedsFor(
     case 'validation':
       return role === 'baseline' ? range(baselineReplicas(state.spec)) : range(seeds.validation);
     case 'combination':
-    case 'refine':
       return range(seeds.combination);
+    case 'refine':
+      return role === 'baseline' ? range(REFINE_BASELINE_SEEDS) : range(1);
     case 'confirm':
       return range(seeds.exploitation, CONFIRM_SEED_OFFSET);
   }
@@ -97,22 +106,33 @@ export function fidelityFor(spec: PlanSpec, step: StepName): number {
     case 'validation':
       return spec.fidelity.validation;
     case 'combination':
-    case 'refine':
       return spec.fidelity.combination;
+    case 'refine':
     case 'confirm':
       return spec.fidelity.exploitation;
   }
 }
 
-/** Run counts per phase before anything is known: combination and exploitation are upper bounds. */
-export function plannedCounts(spec: PlanSpec, hypotheses: number): PhaseRunCount[] {
-  const combos = Math.min(MAX_COMBOS, hypotheses + 1);
+/** Probes validation adds to the hypotheses: about one per knob, never fewer than 4 or more than 12. */
+export function probeCount(spec: PlanSpec): number {
+  return Math.max(4, Math.min(12, Object.keys(spec.knobs).length));
+}
+
+/**
+ * Run counts per phase before anything is known. `full` is what the plan expects to do (combination and
+ * exploitation are upper bounds it sizes to the budget left); `minimal` is the smallest plan that still
+ * confirms one candidate, the line under which a plan asks for more budget instead of finishing.
+ */
+export function plannedCounts(spec: PlanSpec, screened: number, layout: 'full' | 'minimal'): PhaseRunCount[] {
+  const combos = layout === 'full' ? Math.min(MAX_COMBOS, screened + 1) : Math.min(2, screened);
+  const confirmations = layout === 'full' ? PLANNED_CONFIRMATIONS : 1;
+  const search = layout === 'full' ? PLANNED_REFINE_RUNS + REFINE_BASELINE_SEEDS : 0;
   return [
     {
       name: 'validation',
       fidelity: spec.fidelity.validation,
       seeds: spec.seeds.validation,
-      runs: baselineReplicas(spec) + hypotheses * spec.seeds.validation,
+      runs: baselineReplicas(spec) + screened * spec.seeds.validation,
     },
     {
       name: 'combination',
@@ -124,10 +144,18 @@ export function plannedCounts(spec: PlanSpec, hypotheses: number): PhaseRunCount
       name: 'exploitation',
       fidelity: spec.fidelity.exploitation,
       seeds: spec.seeds.exploitation,
-      runs: 2 * spec.seeds.exploitation,
-      extra: { runs: MAX_REFINE * spec.seeds.combination, fidelity: spec.fidelity.combination },
+      runs: search + (confirmations + 1) * spec.seeds.exploitation,
     },
   ];
+}
+
+export function layoutEstimate(
+  spec: PlanSpec,
+  screened: number,
+  layout: 'full' | 'minimal',
+  costSamples: readonly CostSample[],
+): PlanEstimate {
+  return estimatePlan(plannedCounts(spec, screened, layout), costSamples, spec);
 }
 
 export interface CreatePlanInput {
@@ -164,18 +192,33 @@ export function createPlan(input: CreatePlanInput): Decided {
     seen.add(key);
     kept.push(h);
   }
-  // Fit to the budget by rejecting the lowest-ranked hypotheses until the plan's p90 fits; each says what
-  // the plan would have needed with it.
-  let estimate = estimatePlan(plannedCounts(spec, kept.length), input.costSamples, spec);
-  while (kept.length > 1 && estimate.gpuHoursP90 > spec.maxGpuHours) {
-    const needed = estimate.gpuHoursP90;
+  // Probes: seeded random configurations over the whole space, screened like hypotheses, so that the
+  // surrogate sees more than the neighbourhood of the baseline and of what the sources thought of.
+  const space = knobSpace(spec.knobs, input.baseline);
+  let probes = probeConfigs(
+    space,
+    // Seeded by the plan's seed base, not its id: the same plan from the same memory lays out the same probes
+    // (a re-run, a test, a replay), and each later plan of a model has a new seed base, so new probes.
+    seededRng(seedFrom('probes', input.seedBase)),
+    probeCount(spec),
+    kept.map((h) => h.overrides),
+  );
+  // Fit to the budget: the plan must fit `max_gpu_hours` at p90 in its smallest form (one confirmation, no
+  // search beyond combination); the full layout above that is an upper bound that search and combination
+  // size to the budget left. Probes go first, then the lowest-ranked hypotheses; each dropped hypothesis
+  // says what the plan would have needed with it.
+  const minimalP90 = () =>
+    layoutEstimate(spec, kept.length + probes.length, 'minimal', input.costSamples).gpuHoursP90;
+  while (probes.length > 0 && minimalP90() > spec.maxGpuHours) probes = probes.slice(0, -1);
+  while (kept.length > 1 && minimalP90() > spec.maxGpuHours) {
+    const needed = minimalP90();
     const dropped = kept.pop()!;
     rejected.push({
       ...pick(dropped),
-      reason: `does not fit the budget: the plan with it needs ${needed.toPrecision(3)} GPU-hours at p90, over the maximum of ${spec.maxGpuHours}`,
+      reason: `does not fit the budget: the smallest plan with it needs ${needed.toPrecision(3)} GPU-hours at p90, over the maximum of ${spec.maxGpuHours}`,
     });
-    estimate = estimatePlan(plannedCounts(spec, kept.length), input.costSamples, spec);
   }
+  const estimate = layoutEstimate(spec, kept.length + probes.length, 'full', input.costSamples);
   const hypotheses: Hypothesis[] = kept.map((h, i) => ({ ...h, id: `h${i + 1}` }));
   const state: PlanState = {
     id: input.id,
@@ -216,6 +259,15 @@ export function createPlan(input: CreatePlanInput): Decided {
       ...(h.kind === 'code' ? { codeHypothesisId: h.id } : {}),
     });
   }
+  for (const [i, o] of probes.entries()) {
+    addCandidate(state, {
+      step: 'validation',
+      label: `probe ${i + 1}: ${describeChange(input.baseline, o)}`,
+      hypothesisIds: [],
+      overrides: o,
+    });
+  }
+
   addStepRuns(
     state,
     'validation',
@@ -282,6 +334,11 @@ export function candidateLabel(state: PlanState, overrides: KnobValues): string 
   return describeChange(state.baseline, overrides);
 }
 
+/** Configurations validation screened: the hypotheses and the probes. */
+export function screenedCount(state: PlanState): number {
+  return state.candidates.filter((c) => c.step === 'validation' && c.id !== BASELINE_ID).length;
+}
+
 export function reestimate(state: PlanState): PlanEstimate {
-  return estimatePlan(plannedCounts(state.spec, state.hypotheses.length), state.costSamples, state.spec);
+  return layoutEstimate(state.spec, screenedCount(state), 'full', state.costSamples);
 }

@@ -138,3 +138,110 @@ export function noiseFromReplicas(values: readonly number[]): NoiseEstimate | un
   const sdRel = Math.sqrt(variance(values)) / m;
   return { sd: sdRel * Math.SQRT2, df: values.length - 1 };
 }
+
+/** ln Gamma (Lanczos), for the incomplete beta function below. */
+function lnGamma(z: number): number {
+  const g = [
+    676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
+    -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+  ];
+  if (z < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * z)) - lnGamma(1 - z);
+  const x = z - 1;
+  let a = 0.99999999999980993;
+  const t = x + 7.5;
+  for (let i = 0; i < g.length; i++) a += g[i]! / (x + i + 1);
+  return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(a);
+}
+
+/** Continued fraction of the regularized incomplete beta function (Numerical Recipes' betacf). */
+function betaCf(a: number, b: number, x: number): number {
+  const tiny = 1e-300;
+  let c = 1;
+  let d = 1 - ((a + b) * x) / (a + 1);
+  if (Math.abs(d) < tiny) d = tiny;
+  d = 1 / d;
+  let h = d;
+  for (let m = 1; m <= 200; m++) {
+    const m2 = 2 * m;
+    let aa = (m * (b - m) * x) / ((a + m2 - 1) * (a + m2));
+    d = 1 + aa * d;
+    if (Math.abs(d) < tiny) d = tiny;
+    c = 1 + aa / c;
+    if (Math.abs(c) < tiny) c = tiny;
+    d = 1 / d;
+    h *= d * c;
+    aa = (-(a + m) * (a + b + m) * x) / ((a + m2) * (a + m2 + 1));
+    d = 1 + aa * d;
+    if (Math.abs(d) < tiny) d = tiny;
+    c = 1 + aa / c;
+    if (Math.abs(c) < tiny) c = tiny;
+    d = 1 / d;
+    const del = d * c;
+    h *= del;
+    if (Math.abs(del - 1) < 1e-12) break;
+  }
+  return h;
+}
+
+function incompleteBeta(a: number, b: number, x: number): number {
+  if (x <= 0) return 0;
+  if (x >= 1) return 1;
+  const front = Math.exp(lnGamma(a + b) - lnGamma(a) - lnGamma(b) + a * Math.log(x) + b * Math.log(1 - x));
+  if (x < (a + 1) / (a + b + 2)) return (front * betaCf(a, b, x)) / a;
+  return 1 - (front * betaCf(b, a, 1 - x)) / b;
+}
+
+/** P(T <= t) for Student's t with df degrees of freedom. */
+export function studentTCdf(t: number, df: number): number {
+  const x = df / (df + t * t);
+  const tail = 0.5 * incompleteBeta(df / 2, 0.5, x);
+  return t >= 0 ? 1 - tail : tail;
+}
+
+/**
+ * The two-sided critical value of Student's t at level alpha: P(|T| > t) = alpha. Confirmation divides
+ * alpha by the number of candidates it looks at (Bonferroni), which the fixed 95% table cannot serve.
+ */
+export function tCritical(df: number, alpha: number): number {
+  if (!(df >= 1)) return Number.POSITIVE_INFINITY;
+  const target = 1 - alpha / 2;
+  let lo = 0;
+  let hi = 1;
+  while (studentTCdf(hi, df) < target && hi < 1e6) hi *= 2;
+  for (let i = 0; i < 100; i++) {
+    const mid = (lo + hi) / 2;
+    if (studentTCdf(mid, df) < target) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+function ranks(xs: readonly number[]): number[] {
+  const order = xs.map((x, i) => ({ x, i })).sort((a, b) => a.x - b.x);
+  const r = new Array<number>(xs.length);
+  for (let k = 0; k < order.length; ) {
+    let j = k;
+    while (j + 1 < order.length && order[j + 1]!.x === order[k]!.x) j++;
+    for (let m = k; m <= j; m++) r[order[m]!.i] = (k + j) / 2 + 1;
+    k = j + 1;
+  }
+  return r;
+}
+
+/** Spearman's rank correlation (ties get their mean rank); NaN below 3 pairs or with no spread. */
+export function spearman(a: readonly number[], b: readonly number[]): number {
+  if (a.length !== b.length || a.length < 3) return Number.NaN;
+  const ra = ranks(a);
+  const rb = ranks(b);
+  const ma = mean(ra);
+  const mb = mean(rb);
+  let sab = 0;
+  let saa = 0;
+  let sbb = 0;
+  for (let i = 0; i < ra.length; i++) {
+    sab += (ra[i]! - ma) * (rb[i]! - mb);
+    saa += (ra[i]! - ma) ** 2;
+    sbb += (rb[i]! - mb) ** 2;
+  }
+  return saa > 0 && sbb > 0 ? sab / Math.sqrt(saa * sbb) : Number.NaN;
+}

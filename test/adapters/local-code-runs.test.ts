@@ -176,9 +176,12 @@ describe('a local plan with code hypotheses', () => {
 
     // The good patch ran in every step it reached, in a copy, and its measured gain carried it to the end.
     const geluRuns = runsOf(gelu.id);
-    expect(geluRuns.length).toBeGreaterThan(1);
-    expect(geluRuns.every((r) => r.status === 'succeeded')).toBe(true);
-    for (const r of geluRuns) {
+    const geluOk = geluRuns.filter((r) => r.status === 'succeeded');
+    expect(geluOk.length).toBeGreaterThan(1);
+    // The patch always applied; a gelu run that failed did so for its knobs (the search tries gelu with
+    // other settings too, and some diverge).
+    for (const r of geluRuns) for (const a of r.attempts) expect(a.conclusion).not.toBe('startup_failure');
+    for (const r of geluOk) {
       const attemptDir = path.join(modelDir, 'out', 'runs', plan.id, r.id, `attempt-${r.attempts.length}`);
       const log = await readFile(path.join(attemptDir, 'log.txt'), 'utf8');
       expect(log).toContain(`code hypothesis: gelu activation, cwd ${path.join(attemptDir, 'code')}`);
@@ -197,7 +200,10 @@ describe('a local plan with code hypotheses', () => {
     )!;
     expect(geluVerdict.verdict).toBe('pass');
     expect(geluVerdict.relEffect).toBeGreaterThan(0.015);
-    expect(plan.candidates.find((c) => c.id === plan.winner?.candidateId)?.codeHypothesisId).toBe(gelu.id);
+    // Its measured gain carried it to full fidelity, where the search measured it beside knob moves (whether
+    // a gelu configuration or a knob-only one is confirmed in the end depends on the seeds the search drew).
+    expect(geluOk.some((r) => r.fidelity === 1)).toBe(true);
+    expect(plan.winner).toBeDefined();
     expect(out).toContain('code: gelu activation');
 
     const after = await snapshot(modelDir);

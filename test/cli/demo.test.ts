@@ -65,13 +65,19 @@ describe('rea demo', () => {
     expect(second.out).toMatch(/\| insights \|/);
     const r2 = result(second.out);
     expect(r2.effect).toBeGreaterThanOrEqual(r1.effect);
-    // GPU-hours here are wall time on a machine shared with the rest of the suite, so the cost is compared
-    // in full-run equivalents (what the GPU-hours are on a dedicated runner); both are printed.
-    expect(r2.fullRuns).toBeLessThan(r1.fullRuns);
     expect(r2.gpuHours).toBeGreaterThan(0);
+    // The budget promise (issue 21): each plan finishes within the p90 it asked for and was approved at,
+    // without pausing for more or raising its own budget. Within it, a plan keeps searching until it has
+    // a winner, so the second plan is not held to spending less than the first, only to finding as much.
+    for (const run of [first, second]) {
+      expect(run.out).not.toMatch(/^(paused|budget)\s/m);
+      const asked = /Approved by rea demo \(auto\) with a budget of ([\d.]+) GPU-hours/.exec(run.out);
+      expect(asked).not.toBeNull();
+      expect(result(run.out).gpuHours).toBeLessThanOrEqual(Number(asked![1]));
+    }
     expect(second.out).toContain('Earlier plans of this model:');
     secondPlan = /Plan (\S+) completed:/.exec(second.out)?.[1];
-  }, 400_000);
+  }, 600_000);
 
   // Issue 6 acceptance, on the database the two runs above filled (running demo twice more would double
   // the suite's longest test).
@@ -81,8 +87,9 @@ describe('rea demo', () => {
     const all = await rea('insights', '--dir', dir, '--all');
     expect(all.code, all.out).toBe(0);
     const wins = /Top wins[^\n]*\n([\s\S]*?)\n\nFailed/.exec(all.out)?.[1] ?? '';
-    // The confirmed winner of a plan: its effect with the interval, at full fidelity on 3 seeds.
-    expect(wins).toMatch(/^ {2}\S.*: \+[\d.]+% \[\+[\d.]+%, \+[\d.]+%\]; fidelity 1, 3 runs/m);
+    // The confirmed winner of a plan: its effect with the interval, at full fidelity on its 3 confirmation
+    // seeds (pooled with the search's own full-fidelity run of the same configuration, when it had one).
+    expect(wins).toMatch(/^ {2}\S.*: \+[\d.]+% \[\+[\d.]+%, \+[\d.]+%\]; fidelity 1, ([3-9]|\d{2,}) runs/m);
     const failed = /Failed \(and why\):\n([\s\S]*?)\n\n/.exec(all.out)?.[1] ?? '';
     // The demo's OOM and divergence (see the runbook lines above), each with its reason.
     expect(failed).toMatch(/^ {2}batch_size 512 -> 4096: infeasible: GPU out of memory/m);

@@ -106,6 +106,16 @@ slack: { channel: "#ranking-experiments" }
       'knobs.optimizer.values: must list at least 2 values',
     ],
     ['not YAML', 'model: [unclosed', '.rea.yml: is not valid YAML'],
+    [
+      'an overhead as long as a full run',
+      VALID.replace('baseline_gpu_hours: 16 }', 'baseline_gpu_hours: 16, gpus: 8, overhead_minutes: 120 }'),
+      "run.overhead_minutes: must be less than a full run's time (baseline_gpu_hours / gpus = 120 minutes)",
+    ],
+    [
+      'a negative overhead',
+      VALID.replace('baseline_gpu_hours: 16 }', 'baseline_gpu_hours: 16, overhead_minutes: -1 }'),
+      'run.overhead_minutes: must not be negative',
+    ],
   ])('%s', (_name, text, expected) => {
     const found = problems(text);
     expect(

@@ -1,8 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadRunbooks } from '../../src/config/runbooks.ts';
-import { committedGpuHours, decide, spentGpuHours } from '../../src/core/decide.ts';
+import { decide, spentGpuHours } from '../../src/core/decide.ts';
+import { overridesKey } from '../../src/core/knobs.ts';
 import type { DecideContext, PlanState, Runbook } from '../../src/core/model.ts';
-import { createPlan } from '../../src/core/plan.ts';
+import { createPlan, layoutEstimate } from '../../src/core/plan.ts';
 import { draft, testBaseline, testDrafts, testSpec } from '../helpers/fixtures.ts';
 import { runToQuiescence, type Sim, step } from '../helpers/world.ts';
 
@@ -38,16 +39,24 @@ const ctx = (): DecideContext => ({ now: new Date(T0 + 1000).toISOString(), runb
 const approve = { type: 'approved', by: 'alice', via: 'cli' } as const;
 
 describe('given a plan awaiting approval', () => {
-  it('lays out validation: baseline replicas and one run per hypothesis and seed', () => {
+  it('lays out validation: baseline replicas, one run per hypothesis and seed, and seeded probes of the space', () => {
     const plan = newPlan();
     expect(plan.status).toBe('awaiting_approval');
     const v = plan.runs.filter((r) => r.step === 'validation');
     expect(v.filter((r) => r.role === 'baseline').map((r) => r.seed)).toEqual([1, 2, 3]);
-    expect(v.filter((r) => r.role === 'candidate')).toHaveLength(testDrafts.length);
+    const probes = plan.candidates.filter((c) => c.label.startsWith('probe '));
+    // One probe per knob (5 knobs; never fewer than 4), none a copy of a hypothesis or of each other.
+    expect(probes).toHaveLength(5);
+    expect(probes.every((c) => c.hypothesisIds.length === 0)).toBe(true);
+    const keys = plan.candidates.map((c) => overridesKey(c.overrides));
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(v.filter((r) => r.role === 'candidate')).toHaveLength(testDrafts.length + probes.length);
     expect(v.every((r) => r.fidelity === 0.1)).toBe(true);
-    // 9 validation runs at 1.6 GPU-h each (16 GPU-h x fidelity 0.1) with no history.
-    expect(plan.estimate.phases[0]!.gpuHoursP50).toBeCloseTo(9 * 1.6);
-    expect(plan.estimate.phases[0]!.usdP50).toBeCloseTo(9 * 1.6 * 2.5);
+    // 14 validation runs at 1.6 GPU-h each (16 GPU-h x fidelity 0.1) with no history.
+    expect(plan.estimate.phases[0]!.gpuHoursP50).toBeCloseTo(14 * 1.6);
+    expect(plan.estimate.phases[0]!.usdP50).toBeCloseTo(14 * 1.6 * 2.5);
+    // The same plan made again draws the same probes: decide and createPlan are deterministic.
+    expect(newPlan().candidates).toEqual(plan.candidates);
   });
 
   it('when approved, then it records who approved and dispatches up to the concurrency cap', () => {
@@ -78,13 +87,20 @@ describe('given a plan awaiting approval', () => {
     expect(decide(out.state, approve, ctx()).effects).toEqual([]);
   });
 
-  it('drops the lowest-ranked hypotheses that do not fit the maximum budget at p90', () => {
-    const plan = newPlan({ maxGpuHours: 300 });
+  it('drops probes, then the lowest-ranked hypotheses, until its smallest form fits the maximum budget at p90', () => {
+    const plan = newPlan({ maxGpuHours: 200 });
     expect(plan.hypotheses.length).toBeLessThan(testDrafts.length);
     expect(plan.hypotheses.length).toBeGreaterThan(0);
-    expect(plan.estimate.gpuHoursP90).toBeLessThanOrEqual(300);
-    expect(plan.budget.requestedGpuHours).toBeCloseTo(plan.estimate.gpuHoursP90);
+    expect(plan.candidates.some((c) => c.label.startsWith('probe '))).toBe(false);
+    const minimal = layoutEstimate(plan.spec, plan.hypotheses.length, 'minimal', []);
+    expect(minimal.gpuHoursP90).toBeLessThanOrEqual(200);
+    // The full layout is an upper bound the plan sizes down; it asks for the maximum.
+    expect(plan.budget.requestedGpuHours).toBe(200);
     expect(plan.rejected.some((r) => r.reason.includes('does not fit the budget'))).toBe(true);
+    // With room for everything it keeps every hypothesis and probe and asks for the full layout's p90.
+    const roomy = newPlan({ maxGpuHours: 5000 });
+    expect(roomy.hypotheses).toHaveLength(testDrafts.length);
+    expect(roomy.budget.requestedGpuHours).toBeCloseTo(roomy.estimate.gpuHoursP90);
   });
 });
 
@@ -110,7 +126,7 @@ describe('given a running plan', () => {
   it('when a run runs out of memory, then the OOM runbook retries it with half the batch size', () => {
     const s = sim(newPlan({ maxConcurrentRuns: 16 }));
     step(s, approve, runbooks);
-    const run = s.state.runs.find((r) => r.overrides.batch_size === 4096)!;
+    const run = s.state.runs.find((r) => overridesKey(r.overrides) === 'batch_size=4096')!;
     step(
       s,
       {
@@ -135,7 +151,7 @@ describe('given a running plan', () => {
   it('when a run diverges, then the divergence runbook skips it as infeasible', () => {
     const s = sim(newPlan({ maxConcurrentRuns: 16 }));
     step(s, approve, runbooks);
-    const run = s.state.runs.find((r) => r.overrides.learning_rate === 0.9)!;
+    const run = s.state.runs.find((r) => overridesKey(r.overrides) === 'learning_rate=0.9')!;
     step(
       s,
       {
@@ -228,38 +244,73 @@ describe('given a running plan', () => {
     expect(s.state.runs.every((r) => r.status === 'cancelled')).toBe(true);
   });
 
-  it('when the budget cannot fit the next run, then it pauses, asks for more, and continues once raised', () => {
+  it('when the approved budget cannot pay for the smallest confirmation, then it pauses at once, says what more buys, and continues once raised', () => {
     const s = sim(newPlan({ maxConcurrentRuns: 2 }));
+    // One confirmation is 3 candidate and 3 baseline runs at 16 GPU-h: 4 GPU-h cannot name a winner.
     step(s, { ...approve, gpuHours: 4 }, runbooks);
-    // 4 GPU-h fit two validation runs at 1.6 each; the third must wait for more budget.
-    expect(s.state.runs.filter((r) => r.status === 'dispatched')).toHaveLength(2);
-    runToQuiescence(s, runbooks);
+    expect(s.state.runs.filter((r) => r.status === 'dispatched')).toHaveLength(0);
     expect(s.state.status).toBe('paused');
     expect(s.state.pauseReason).toBe('budget');
-    expect(s.effects.some((e) => e.type === 'request_budget')).toBe(true);
-    expect(spentGpuHours(s.state) + committedGpuHours(s.state)).toBeLessThanOrEqual(4);
-    step(s, { type: 'budget_raised', gpuHours: 100, by: 'alice', via: 'slack' }, runbooks);
+    const ask = s.effects.find((e) => e.type === 'request_budget');
+    expect(ask).toBeDefined();
+    expect(ask!.type === 'request_budget' && ask!.wouldBuy).toMatch(
+      /confirmation at full fidelity on 3 fresh seeds/,
+    );
+    expect(ask!.type === 'request_budget' && ask!.neededGpuHours).toBeGreaterThan(96 - 4);
+    step(s, { type: 'budget_raised', gpuHours: 400, by: 'alice', via: 'slack' }, runbooks);
     expect(s.state.status).toBe('running');
-    expect(s.state.budget.approvedGpuHours).toBe(104);
+    expect(s.state.budget.approvedGpuHours).toBe(404);
+    expect(s.state.runs.filter((r) => r.status === 'dispatched')).toHaveLength(2);
+  });
+
+  it('when a start-up the estimate did not know about makes screening runs cost ten times more, then it drops the rest of the screen instead of pausing, says so, and still confirms within the budget', () => {
+    const s = sim(newPlan({ maxConcurrentRuns: 2 }));
+    const p90 = s.state.budget.requestedGpuHours;
+    step(s, approve, runbooks);
+    expect(s.state.budget.approvedGpuHours).toBe(p90);
+    // A fixed start-up of 16 GPU-h a run that the prior did not know about: fidelity 0.1 costs 17.6, not 1.6.
+    runToQuiescence(s, runbooks, 2000, (f) => 16 + 16 * f);
+    expect(s.effects.some((e) => e.type === 'request_budget')).toBe(false);
+    expect(s.state.status).toBe('completed');
+    const replan = s.state.decisions.find((d) => d.text.startsWith('Re-planned from measured costs'));
+    expect(replan?.text).toMatch(/validation measures \d+ instead of \d+ configurations/);
+    expect(replan?.text).toMatch(/cost \d+\.\dx the first estimate/);
+    expect(s.state.runs.some((r) => r.dropped && r.status === 'cancelled' && r.attempts.length === 0)).toBe(
+      true,
+    );
+    // Dropped candidates were not measured: no verdict, so no insight says they failed.
+    const dropped = new Set(s.state.runs.filter((r) => r.dropped).map((r) => r.candidateId));
+    expect(s.state.verdicts.some((v) => dropped.has(v.candidateId) && v.step === 'validation')).toBe(false);
+    expect(spentGpuHours(s.state)).toBeLessThanOrEqual(s.state.budget.approvedGpuHours + 1e-9);
+    expect(s.state.decisions.some((d) => d.step === 'confirm')).toBe(true);
   });
 });
 
 describe('a whole plan in the scripted world', () => {
-  it('screens, combines, refines and confirms the interacting winner with an interval', () => {
+  it('screens, promotes by rank, searches at full fidelity and confirms the interacting winner on fresh seeds', () => {
     const s = sim(newPlan());
     step(s, approve, runbooks);
     runToQuiescence(s, runbooks);
     expect(s.state.status).toBe('completed');
     const steps = s.state.decisions.map((d) => d.step);
-    expect(steps).toEqual(['validation', 'combination', 'refine', 'confirm']);
+    expect(steps[0]).toBe('validation');
+    expect(steps[1]).toBe('combination');
+    expect(steps.at(-1)).toBe('confirm');
+    expect(steps.slice(2, -1).every((x) => x === 'refine' || x === 'confirm')).toBe(true);
     const w = s.state.winner!;
     // crosses + adagrad are the two real wins; the world rewards a wider embedding only with crosses.
     expect(w.overrides).toMatchObject({ feature_crosses: true, optimizer: 'adagrad' });
-    expect(w.relEffect).toBeGreaterThan(0.035);
+    expect(w.relEffect).toBeGreaterThan(0.045);
     expect(w.lo).toBeGreaterThan(0);
     expect(w.n).toBe(3);
-    // Confirmation used fresh seeds.
+    // Confirmation used fresh seeds; search ran at full fidelity with one seed a configuration.
     expect(s.state.runs.filter((r) => r.step === 'confirm').every((r) => r.seed >= 1000)).toBe(true);
+    const search = s.state.runs.filter((r) => r.step === 'refine' && r.role === 'candidate');
+    expect(search.length).toBeGreaterThan(0);
+    expect(search.every((r) => r.fidelity === 1 && r.seed === 1)).toBe(true);
+    // Combination promoted the best screened configurations by rank, with their labels.
+    const combo = s.state.decisions.find((d) => d.step === 'validation')!.text;
+    expect(combo).toContain('promoted by rank');
     const verdictOf = (title: string) => {
       const h = s.state.hypotheses.find((x) => x.title === title)!;
       const c = s.state.candidates.find((x) => x.step === 'validation' && x.hypothesisIds[0] === h.id)!;
@@ -269,45 +320,50 @@ describe('a whole plan in the scripted world', () => {
     expect(verdictOf('lr x30')).toBe('infeasible');
     expect(s.effects.some((e) => e.type === 'open_promotion')).toBe(true);
     // The batch-4096 hypothesis ran out of memory and was measured at 1024: it is labelled as such.
-    const oom = s.state.candidates.find((c) => c.step === 'validation' && c.adjustedFrom);
-    expect(oom).toMatchObject({
-      overrides: { batch_size: 1024 },
-      adjustedFrom: { overrides: { batch_size: 4096 } },
-    });
+    const oom = s.state.candidates.find(
+      (c) =>
+        c.step === 'validation' &&
+        c.adjustedFrom &&
+        overridesKey(c.adjustedFrom.overrides) === 'batch_size=4096',
+    );
+    expect(oom).toMatchObject({ overrides: { batch_size: 1024 } });
+    // The budget held: nothing spent beyond what was approved.
+    expect(spentGpuHours(s.state)).toBeLessThanOrEqual(s.state.budget.approvedGpuHours);
   });
 
-  it('spends refinement slots that numeric moves leave empty on the best combination plus one more validated change', () => {
+  it('keeps searching while budget is left and stops only with a confirmed winner or the budget used', () => {
     const s = sim(newPlan());
-    step(s, approve, runbooks);
+    step(s, { ...approve, gpuHours: 800 }, runbooks);
     runToQuiescence(s, runbooks);
-    const combo = s.state.decisions.find((d) => d.step === 'combination')!.text;
-    const refine = s.state.candidates.filter((c) => c.step === 'refine');
-    expect(refine.length).toBeGreaterThan(0);
-    expect(refine.length).toBeLessThanOrEqual(4);
-    const plus = refine.filter((c) => / \(plus .+\)$/.test(c.label));
-    expect(plus.length).toBeGreaterThan(0);
-    const best = s.state.verdicts
-      .filter((v) => v.step === 'combination' && v.verdict === 'pass')
-      .sort((a, b) => b.relEffect - a.relEffect)[0]!;
-    const bestOverrides = s.state.candidates.find((c) => c.id === best.candidateId)!.overrides;
-    for (const c of plus) {
-      // Each keeps the whole best combination and adds exactly one knob it did not touch.
-      expect(c.overrides).toMatchObject(bestOverrides);
-      expect(Object.keys(c.overrides)).toHaveLength(Object.keys(bestOverrides).length + 1);
-    }
-    expect(combo).toContain('Refining');
+    expect(s.state.status).toBe('completed');
+    const rounds = s.state.decisions.filter((d) => d.text.includes('Searching at full fidelity'));
+    expect(rounds.length).toBeGreaterThanOrEqual(1);
+    const spent = spentGpuHours(s.state);
+    expect(spent).toBeLessThanOrEqual(800 + 1e-9);
+    if (!s.state.winner) expect(spent).toBeGreaterThan(0.9 * 800);
+    // Every search proposal is new: no configuration is proposed twice at full fidelity (a runbook may still
+    // turn one into another, e.g. an out-of-memory batch halved onto a configuration measured before).
+    const keys = s.state.candidates
+      .filter((c) => c.step === 'refine')
+      .map((c) => overridesKey(c.adjustedFrom?.overrides ?? c.overrides));
+    expect(new Set(keys).size).toBe(keys.length);
   });
 
-  it('stops early and keeps the budget when nothing passes or comes close', () => {
+  it('does not stop early when every hypothesis fails: probes and the surrogate search on', () => {
     const s = sim(
       newPlan({}, [draft('diverges', { learning_rate: 0.9 }), draft('diverges too', { learning_rate: 0.5 })]),
     );
     step(s, approve, runbooks);
     runToQuiescence(s, runbooks);
     expect(s.state.status).toBe('completed');
-    expect(s.state.winner).toBeUndefined();
-    expect(s.state.finishedReason).toContain('no hypothesis passed');
-    expect(s.state.runs.every((r) => r.step === 'validation')).toBe(true);
+    expect(s.state.runs.some((r) => r.step !== 'validation')).toBe(true);
+    const spent = spentGpuHours(s.state);
+    expect(spent).toBeLessThanOrEqual(s.state.budget.approvedGpuHours);
+    if (!s.state.winner) expect(spent).toBeGreaterThan(0.9 * s.state.budget.approvedGpuHours);
+    // What the surrogate proposed after the failures stays clear of a diverging learning rate.
+    const late = s.state.candidates.filter((c) => c.step === 'refine');
+    const diverging = late.filter((c) => Number(c.overrides.learning_rate) >= 0.5);
+    expect(diverging.length).toBeLessThan(late.length / 2);
   });
 
   it('vetoes a candidate that breaks a guardrail', () => {

@@ -7,7 +7,7 @@ import {
   mergeHypotheses,
 } from '../../src/core/hypotheses.ts';
 import { overridesKey } from '../../src/core/knobs.ts';
-import { codeDigest, createPlan } from '../../src/core/plan.ts';
+import { codeDigest, createPlan, layoutEstimate } from '../../src/core/plan.ts';
 import { insight } from '../adapters/llm/helpers.ts';
 import { draft, testBaseline, testSpec } from '../helpers/fixtures.ts';
 
@@ -110,7 +110,7 @@ describe('fitting to the budget', () => {
     const { state } = createPlan({
       id: 'p',
       goal: 'g',
-      spec: testSpec({ maxGpuHours: 300 }),
+      spec: testSpec({ maxGpuHours: 200 }),
       baseline: testBaseline,
       hypotheses: [...drafts, code('code', patch('y'))],
       rejected: [],
@@ -119,13 +119,14 @@ describe('fitting to the budget', () => {
       seedBase: 1,
       now: '2026-11-02T09:00:00.000Z',
     });
-    expect(state.estimate.gpuHoursP90).toBeLessThanOrEqual(300);
+    const kept = state.candidates.filter((c) => c.step === 'validation' && c.id !== 'c0').length;
+    expect(layoutEstimate(state.spec, kept, 'minimal', []).gpuHoursP90).toBeLessThanOrEqual(200);
     const over = state.rejected.filter((r) => r.reason.startsWith('does not fit the budget'));
     expect(over.length).toBeGreaterThan(0);
     expect(over.length + state.hypotheses.length).toBe(7);
     expect(over[0]!.title).toBe('code');
     expect(over[0]!.reason).toMatch(
-      /^does not fit the budget: the plan with it needs \d+ GPU-hours at p90, over the maximum of 300$/,
+      /^does not fit the budget: the smallest plan with it needs \d+ GPU-hours at p90, over the maximum of 200$/,
     );
   });
 

@@ -76,7 +76,8 @@ describe('insight estimates', () => {
 
 describe('hypotheses from insights', () => {
   it('proposes wins, suppresses failures with the evidence, and merges with the offline agent', () => {
-    const rows = computeInsights([runPlan('pa', 1)], '2026-11-03T00:00:00.000Z');
+    const plan = runPlan('pa', 1);
+    const rows = computeInsights([plan], '2026-11-03T00:00:00.000Z');
     const fromInsights = proposeFromInsights({
       model: 'ctr-ranker',
       rows,
@@ -85,7 +86,16 @@ describe('hypotheses from insights', () => {
     });
     const winner = fromInsights.hypotheses[0]!;
     expect(winner.source).toBe('insights');
+    // The strongest win is what the plan confirmed: crosses with adagrad (the two real gains), whatever else
+    // the search changed along with them.
     expect(winner.overrides).toMatchObject({ feature_crosses: true, optimizer: 'adagrad' });
+    // The plan confirmed the best of its top two, which the scripted world measures alike; both are proposed
+    // first, with the same expected effect.
+    const top = fromInsights.hypotheses.filter(
+      (h) => Math.abs(h.expectedEffect - winner.expectedEffect) < 1e-9,
+    );
+    expect(top.map((h) => h.overrides)).toContainEqual(plan.winner!.overrides);
+    expect(winner.expectedEffect).toBeCloseTo(plan.winner!.relEffect, 3);
     expect(winner.evidence[0]).toContain('plan pa');
     expect(fromInsights.suppressed.get(overridesKey({ learning_rate: 0.9 }))).toMatch(/failed before/);
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { estimateRun } from '../../src/core/costs.ts';
+import { estimateRun, overheadGpuHours } from '../../src/core/costs.ts';
 import { fromJsonSafe, toJsonSafe } from '../../src/core/serialize.ts';
 import {
   estimateEffect,
@@ -73,6 +73,15 @@ describe('statistics', () => {
 
 describe('cost estimates', () => {
   const spec = testSpec({ baselineGpuHours: 16 });
+  const run = {
+    command: 'python train.py',
+    workflow: 'rea-experiment.yml',
+    runner_labels: ['self-hosted', 'gpu'],
+    gpus: 1,
+    usd_per_gpu_hour: 2.5,
+    timeout_minutes: 720,
+    baseline_gpu_hours: 16,
+  };
 
   it('falls back to baseline_gpu_hours x fidelity with headroom', () => {
     expect(estimateRun([], 0.1, spec)).toEqual({ p50: 1.6, p90: 1.6 * 1.5 });
@@ -91,6 +100,19 @@ describe('cost estimates', () => {
     const e = estimateRun(s, 0.3, spec);
     expect(e.p50).toBeCloseTo(5, 9);
     expect(e.p90).toBeCloseTo(5, 9);
+  });
+
+  it('starts from the overhead prior: a fixed part paid at any fidelity, a full run still baseline_gpu_hours', () => {
+    // 8 GPUs for 15 minutes of start-up is 2 GPU-h of the 16: fidelity 0.1 costs 2 + 14 x 0.1.
+    const withOverhead = testSpec({ baselineGpuHours: 16, overheadGpuHours: 2 });
+    expect(estimateRun([], 0.1, withOverhead).p50).toBeCloseTo(3.4, 12);
+    expect(estimateRun([], 1, withOverhead).p50).toBeCloseTo(16, 12);
+    expect(overheadGpuHours({ ...run, gpus: 8, overhead_minutes: 15 })).toBeCloseTo(2, 12);
+  });
+
+  it('defaults the overhead to 3 minutes of the runner, or a tenth of a full run if that is shorter', () => {
+    expect(overheadGpuHours({ ...run, gpus: 8 })).toBeCloseTo(0.4, 12);
+    expect(overheadGpuHours({ ...run, gpus: 1, baseline_gpu_hours: 0.2 })).toBeCloseTo(0.02, 12);
   });
 
   it('moves a single measured level along the declared slope', () => {

@@ -57,8 +57,16 @@ export function step(sim: Sim, event: PlanEvent, runbooks: Runbook[], advanceMs 
   sim.events.push(event);
 }
 
+/** GPU-hours a run of the scripted world costs: 16 per full run, proportional to fidelity. */
+export const linearCost = (fidelity: number): number => 16 * fidelity;
+
 /** Plays the world until nothing is in flight: every in-flight attempt starts and then finishes or fails. */
-export function runToQuiescence(sim: Sim, runbooks: Runbook[], limit = 2000): number {
+export function runToQuiescence(
+  sim: Sim,
+  runbooks: Runbook[],
+  limit = 2000,
+  cost: (fidelity: number) => number = linearCost,
+): number {
   let n = 0;
   for (; n < limit; n++) {
     const run = sim.state.runs.find((r) => r.status === 'dispatched' || r.status === 'running');
@@ -66,7 +74,7 @@ export function runToQuiescence(sim: Sim, runbooks: Runbook[], limit = 2000): nu
     const a = run.attempts[run.attempts.length - 1]!;
     if (a.status === 'dispatched') step(sim, { type: 'run_started', runId: run.id, attempt: a.n }, runbooks);
     const o = outcome(a.overrides, run.fidelity, run.seed);
-    const gpuHours = 16 * run.fidelity;
+    const gpuHours = cost(run.fidelity);
     step(
       sim,
       o.kind === 'ok'

@@ -251,7 +251,8 @@ run:
   gpus: 1
   usd_per_gpu_hour: 2.5
   timeout_minutes: 720
-  baseline_gpu_hours: 8           # a first guess; measured runs replace it
+  baseline_gpu_hours: 8           # a first guess of a full run; measured runs replace it
+  overhead_minutes: 3             # of it paid at any fidelity: runner pick-up, start-up, data loading, eval
 budget: { max_gpu_hours: 200, max_concurrent_runs: 2 }
 approvers: { github: [], slack: [] }
 `;

@@ -1,5 +1,6 @@
 import {
   llmUsageLines,
+  probeLines,
   progressOf,
   type ReportRenderOptions,
   renderCostTable,
@@ -34,6 +35,7 @@ export function renderPlanPrBody(plan: PlanState): string {
     ...plan.hypotheses.map((h) => `- **${h.id}** (${h.source}): ${h.rationale}`),
     ...codeNote(plan),
     '',
+    ...probeSection(plan),
     ...planPrExtras(plan),
     '### Phases and cost',
     renderCostTable(plan),
@@ -42,6 +44,11 @@ export function renderPlanPrBody(plan: PlanState): string {
     '',
     `The plan is also in [\`experiments/plans/${plan.id}.md\`](experiments/plans/${plan.id}.md) and, for machines, \`${plan.id}.json\`.`,
   ].join('\n');
+}
+
+function probeSection(plan: PlanState): string[] {
+  const lines = probeLines(plan);
+  return lines.length > 0 ? ['### Probes', ...lines.flatMap((l) => [l, ''])] : [];
 }
 
 /**

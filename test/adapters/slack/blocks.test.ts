@@ -14,7 +14,10 @@ import {
   type SlackMessage,
   textReply,
 } from '../../../src/adapters/slack/blocks.ts';
+import { pct } from '../../../src/core/analysis.ts';
+import { describeChange } from '../../../src/core/knobs.ts';
 import type { PlanState } from '../../../src/core/model.ts';
+import { buildReport, nextHypotheses, planInsights } from '../../../src/core/report.ts';
 import { BLOCK_KIT_LIMITS, validateBlocks } from '../../emulators/slack/index.ts';
 import { budgetRequest, escalation, finishedPlan, hugeEscalation, hugePlan, proposedPlan } from './plans.ts';
 
@@ -95,14 +98,19 @@ describe('golden Block Kit payloads', () => {
     expect(text).toContain('runbook `gpu-oom`');
     expect(text).toContain('runbook `loss-divergence`');
     expect(text).toContain('per 0.1% relative improvement of ne*');
-    expect(text).toContain('*Dead ends (1)*');
-    expect(text).toContain('1 retried with a changed configuration, 1 skipped as infeasible');
-    expect(text).toContain('*Insights this plan added or changed (20)*');
-    // Refinement stacked embedding_dim onto the best combination; the report leads with that confirmed win.
+    const r = buildReport(plan);
+    expect(text).toContain(`*Dead ends (${r.deadEnds.length})*`);
+    const count = (a: string) => r.failures.filter((f) => f.action === a).length;
     expect(text).toContain(
-      '• *win* embedding_dim 8 → 16, feature_crosses false → true, learning_rate 0.03 → 0.09, optimizer sgd → adagrad at fidelity 1: +5.50%',
+      `${count('retried with changes')} retried with a changed configuration, ${count('skipped')} skipped as infeasible`,
     );
-    expect(text).toContain('*try optimizer adam*');
+    expect(text).toContain(`*Insights this plan added or changed (${planInsights(plan, [plan]).length})*`);
+    // The report leads with the confirmed win, at full fidelity.
+    const w = plan.winner!;
+    expect(text).toContain(
+      `• *win* ${describeChange(plan.baseline, w.overrides).replaceAll(' -> ', ' → ')} at fidelity 1: ${pct(w.relEffect)}`,
+    );
+    expect(text).toContain(`*${nextHypotheses(plan)[0]!.title.replaceAll(' -> ', ' → ')}*`);
     await expect(json(msg)).toMatchFileSnapshot('__golden__/final-report.json');
   });
 });

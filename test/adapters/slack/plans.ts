@@ -20,7 +20,7 @@ function clone<T>(x: T): T {
   return structuredClone(x);
 }
 
-export function proposedPlan(id = 'ctr-ranker-4a2b9c'): PlanState {
+export function proposedPlan(id = 'ctr-ranker-4a2b9c', seedBase = 1): PlanState {
   const { state } = createPlan({
     id,
     goal: 'reduce NE on the new-user segment',
@@ -49,18 +49,21 @@ export function proposedPlan(id = 'ctr-ranker-4a2b9c'): PlanState {
     ],
     costSamples: [],
     noisePriors: [],
-    seedBase: 1,
+    seedBase,
     now: '2026-11-02T09:00:00.000Z',
   });
   state.slack = { channel: CHANNEL, requestedBy: 'U0ALICE' };
   return state;
 }
 
-/** Approved in Slack, budget raised in GitHub, run to the end in the scripted world. */
-export async function finishedPlan(id?: string): Promise<PlanState> {
+/**
+ * Approved in Slack, budget raised in GitHub, run to the end in the scripted world. A second plan of the model
+ * passes its own seed base, as the plan service gives each plan one, so its probes and search differ.
+ */
+export async function finishedPlan(id?: string, seedBase = 1): Promise<PlanState> {
   const rb = await books();
   const sim: Sim = {
-    state: proposedPlan(id),
+    state: proposedPlan(id, seedBase),
     effects: [],
     events: [],
     clock: Date.parse('2026-11-02T09:00:00Z'),

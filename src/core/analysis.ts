@@ -101,8 +101,10 @@ export function analyzeStep(state: PlanState, step: StepName): Verdict[] {
   for (const c of state.candidates) {
     if (c.id === BASELINE_ID || c.step !== step) continue;
     const runs = state.runs.filter((r) => r.candidateId === c.id && r.step === step);
-    // Dropped when the plan was re-planned to fit its budget: not measured, so no verdict either way.
+    // Dropped when the plan was re-planned to fit its budget: not measured, so no verdict either way; and a
+    // confirmation is never judged on fewer fresh seeds than it asks for.
     if (runs.length > 0 && runs.every((r) => r.dropped)) continue;
+    if (step === 'confirm' && runs.some((r) => r.dropped)) continue;
     const ok = runs.filter((r) => r.status === 'succeeded');
     const base = { candidateId: c.id, step, fidelity };
     if (ok.length === 0) {

@@ -403,9 +403,9 @@ function schedule(b: Builder): boolean {
     if (state.step !== 'confirm' && committed + confirmationReserve(state, runCost) <= approved + 1e-12) {
       dropForBudget(b, blocked, reserve);
       replanned = true;
-    } else {
+    } else if (!shrinkConfirmation(b)) {
       askForBudget(b, committed, reserve);
-    }
+    } else replanned = true;
   }
   state.estimate = reestimate(state);
   return replanned;
@@ -452,6 +452,31 @@ function dropForBudget(b: Builder, blocked: Run[], reserve: number): void {
   b.decision(
     `Re-planned from measured costs: ${state.step} measures ${kept} instead of ${planned} configurations (${blocked.length} runs dropped): ${costs}, and ${fmtHours(reserve)} GPU-hours are kept for confirming on ${state.spec.seeds.exploitation} fresh seeds.`,
   );
+}
+
+/**
+ * Confirmation ran over (a lost runner's retry, runs dearer than measured): with more than one candidate on
+ * fresh seeds, the lowest-ranked one (added last) leaves, so that the rest keep every seed .rea.yml asks for.
+ * False when only the smallest confirmation is left: then the plan asks for more.
+ */
+function shrinkConfirmation(b: Builder): boolean {
+  const { state } = b;
+  // The candidates of this confirmation still waiting for seeds (earlier confirmations are over).
+  const confirming = state.candidates.filter(
+    (c) => c.step === 'confirm' && state.runs.some((r) => r.candidateId === c.id && r.status === 'pending'),
+  );
+  if (confirming.length < 2) return false;
+  const last = confirming[confirming.length - 1]!;
+  for (const r of state.runs) {
+    if (r.candidateId !== last.id || r.status !== 'pending') continue;
+    r.status = 'cancelled';
+    r.dropped = true;
+    r.outcome = 'dropped when the plan was re-planned to fit its budget';
+  }
+  b.decision(
+    `Re-planned from measured costs: confirming ${confirming.length - 1} instead of ${confirming.length} candidates (${changeText(state, last)} leaves), so that the rest keep all ${state.spec.seeds.exploitation} fresh seeds within the approved budget.`,
+  );
+  return true;
 }
 
 /** The smallest confirmation does not fit: pause, and say what more budget would buy. */

@@ -82,5 +82,11 @@ export function confirmCost(state: PlanState, k: number, cost = runCost): number
 export function confirmationReserve(state: PlanState, cost = runCostP90): number {
   if (state.step === 'confirm') return 0;
   if (state.step === 'refine' && state.searchSpendsReserve) return 0;
-  return confirmCost(state, 1, cost);
+  return confirmCost(state, 1, cost) + retryHeadroom(state, cost);
+}
+
+/** Runners that have lost or failed a run once will again: room for one retry at full fidelity then. */
+export function retryHeadroom(state: PlanState, cost = runCostP90): number {
+  const retried = state.runs.some((r) => r.attempts.length > 1);
+  return retried ? cost(state, fidelityFor(state.spec, 'confirm')) : 0;
 }

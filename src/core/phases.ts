@@ -5,6 +5,7 @@ import {
   budgetLeft,
   confirmCost,
   missingBaselineCost,
+  retryHeadroom,
   runCost,
   runCostP90,
   spentGpuHours,
@@ -16,10 +17,8 @@ import {
   addStepRuns,
   changeText,
   fidelityFor,
-  layoutEstimate,
   MAX_COMBOS,
   nextKey,
-  screenedCount,
   stepPhase,
 } from './plan.ts';
 import { seededRng, seedFrom } from './rng.ts';
@@ -337,24 +336,32 @@ function searchOrConfirm(b: Builder, promoted: CandidateDraft[], summary: string
   const ready = confirmable(state);
   const full = runCost(state, fidelityFor(state.spec, 'refine'));
   const size = Math.max(4, 2 * state.concurrencyCap) + promoted.length;
-  const roomWith = (reserve: number) =>
+  const roomWith = (reserve: number, cap = size) =>
     Math.min(
-      size,
+      cap,
       Math.floor((budgetLeft(state) - reserve - missingBaselineCost(state, 'refine')) / full + 1e-9),
     );
-  let reserve = confirmCost(state, Math.max(1, Math.min(2, ready.length)), runCostP90);
-  let fits = roomWith(reserve);
-  if (fits < 1 && ready.length === 0) {
+  let reserve = confirmCost(state, Math.max(1, Math.min(2, ready.length)), runCostP90) + retryHeadroom(state);
+  // When the budget guard had to cut the last round short (costs moved since it was sized), the budget is
+  // tight: no new round, on to confirmation (and never a loop of rounds the guard drops as they start).
+  const lastRun = state.runs.findLast((r) => r.step === 'refine' && r.role === 'candidate');
+  const cut = state.step === 'refine' && lastRun?.dropped === true;
+  let fits = cut ? 0 : roomWith(reserve);
+  // What is left cannot confirm even one candidate at p50 (the reserve went to search): spend it on search.
+  const canConfirm = confirmCost(state, 1) <= budgetLeft(state) + 1e-12;
+  if (fits < 1 && (ready.length === 0 || !canConfirm)) {
     // No room to search above the reserve and nothing measured at full fidelity: confirm the best of the
-    // lower fidelities with the reserve, which is what it is for. Only with nothing promising at all is the
-    // reserve spent on search, since it would confirm nothing and a plan may stop early only with a winner.
-    const screened = bestScreened(state);
+    // lower fidelities with the reserve, which is what it is for. Only with nothing promising at all, or
+    // nothing left to confirm with, is the reserve spent on search: a plan may stop early only with a winner.
+    const screened = ready.length === 0 && canConfirm ? bestScreened(state) : [];
     if (screened.length > 0) {
       enterConfirm(b, summary, screened);
       return;
     }
     reserve = 0;
-    fits = roomWith(0);
+    // One last round takes all that is left: a smaller one would leave too little to confirm what it finds
+    // and too much to call the budget spent.
+    fits = roomWith(0, Number.POSITIVE_INFINITY);
   }
   if (fits >= 1) {
     const seen = new Set(promoted.map(keyOf));
@@ -458,21 +465,21 @@ function enterConfirm(b: Builder, summary: string, fallback: Candidate[] = []): 
   }
   let k = Math.min(MAX_CONFIRM, ready.length);
   while (k > 1 && confirmCost(state, k, runCostP90) > budgetLeft(state) + 1e-12) k--;
-  if (confirmCost(state, k) > budgetLeft(state) + 1e-12) {
-    const minimal = layoutEstimate(
-      state.spec,
-      screenedCount(state),
-      'minimal',
-      state.costSamples,
-    ).gpuHoursP50;
-    if (state.budget.approvedGpuHours >= minimal) {
-      b.decision(
-        `${summary} The budget left (${fmtHours(budgetLeft(state))} GPU-hours) cannot confirm ${changeText(state, ready[0]!)} on ${state.spec.seeds.exploitation} fresh seeds: finishing without a winner.`,
-      );
-      finish(b, 'the budget left could not cover a confirmation');
-      return;
-    }
-    // Approved under the smallest plan that can confirm anything: the budget guard asks for more.
+  // When even one confirmation no longer fits at the measured costs, the plan still enters it: the budget
+  // guard then pauses and asks for what it needs (the one case a plan asks for more), rather than finish
+  // without a winner with budget unspent and a candidate that was never checked on fresh seeds.
+  const short = confirmCost(state, k) - budgetLeft(state);
+  if (short > 1e-12 && state.step === 'refine' && state.searchSpendsReserve) {
+    // The last round spent the reserve when nothing was worth confirming: what it found cannot be
+    // confirmed with what is left, and asking for more to check it was never part of the plan approved.
+    b.decision(
+      `${summary} The budget left (${fmtHours(budgetLeft(state))} GPU-hours) cannot confirm ${changeText(state, ready[0]!)} on ${state.spec.seeds.exploitation} fresh seeds, having gone to search when nothing was worth confirming: finishing without a winner.`,
+    );
+    finish(b, 'the budget left could not cover a confirmation');
+    return;
+  }
+  if (short > 1e-12) {
+    summary += ` Confirming needs about ${fmtHours(short)} GPU-hours more than is left at the measured costs.`;
   }
   const chosen = ready.slice(0, k);
   b.decision(

@@ -57,6 +57,22 @@ export function step(sim: Sim, event: PlanEvent, runbooks: Runbook[], advanceMs 
   sim.events.push(event);
 }
 
+/** The event a runner reports for an attempt with this outcome; a failure costs a tenth of a success. */
+export function outcomeEvent(runId: string, attempt: number, o: Outcome, gpuHours: number): PlanEvent {
+  return o.kind === 'ok'
+    ? { type: 'run_finished', runId, attempt, metrics: o.metrics, gpuHours, durationSec: 3600 }
+    : {
+        type: 'run_failed',
+        runId,
+        attempt,
+        conclusion: o.conclusion,
+        reason: o.reason,
+        logExcerpt: o.log,
+        gpuHours: gpuHours / 10,
+        durationSec: 360,
+      };
+}
+
 /** GPU-hours a run of the scripted world costs: 16 per full run, proportional to fidelity. */
 export const linearCost = (fidelity: number): number => 16 * fidelity;
 
@@ -75,29 +91,7 @@ export function runToQuiescence(
     if (a.status === 'dispatched') step(sim, { type: 'run_started', runId: run.id, attempt: a.n }, runbooks);
     const o = outcome(a.overrides, run.fidelity, run.seed);
     const gpuHours = cost(run.fidelity);
-    step(
-      sim,
-      o.kind === 'ok'
-        ? {
-            type: 'run_finished',
-            runId: run.id,
-            attempt: a.n,
-            metrics: o.metrics,
-            gpuHours,
-            durationSec: 3600,
-          }
-        : {
-            type: 'run_failed',
-            runId: run.id,
-            attempt: a.n,
-            conclusion: o.conclusion,
-            reason: o.reason,
-            logExcerpt: o.log,
-            gpuHours: gpuHours / 10,
-            durationSec: 360,
-          },
-      runbooks,
-    );
+    step(sim, outcomeEvent(run.id, a.n, o, gpuHours), runbooks);
   }
   return n;
 }

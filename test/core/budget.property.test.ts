@@ -183,7 +183,11 @@ describe('the budget promise', () => {
       }),
       // 200 plans keep `npm test` within its time; the issue's 1,000 are one variable away (about 4 minutes on
       // an idle 2-core machine): REA_PROPERTY_RUNS=1000 npx vitest run test/core/budget.property.test.ts
-      { numRuns: Number(process.env.REA_PROPERTY_RUNS ?? 200) },
+      // The suite's 200 are a fixed sample (seed 21), so CI is reproducible; REA_PROPERTY_SEED draws others.
+      {
+        numRuns: Number(process.env.REA_PROPERTY_RUNS ?? 200),
+        seed: Number(process.env.REA_PROPERTY_SEED ?? 21),
+      },
     );
   }, 900_000);
 });

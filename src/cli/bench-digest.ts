@@ -1,7 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { Command } from 'commander';
-import { finalReport, SLACK_LIMITS, type SlackMessage } from '../adapters/slack/blocks.ts';
-import { digestMessage } from '../adapters/slack/digest-blocks.ts';
+import { digestMessage, finalReport, SLACK_LIMITS, type SlackMessage } from '../adapters/slack/blocks.ts';
 import { renderDigestChart } from '../app/charts/digest-chart.ts';
 import { renderDigestMarkdown } from '../app/digest-render.ts';
 import { DIGEST_WEEKS, loadDigestInputs } from '../app/digest-service.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { digestMessage } from '../../src/adapters/slack/digest-blocks.ts';
+import { digestMessage } from '../../src/adapters/slack/blocks.ts';
 import { renderDigestChart } from '../../src/app/charts/digest-chart.ts';
 import { PNG_SIGNATURE, pngDimensions } from '../../src/app/charts/render.ts';
 import { renderDigestMarkdown } from '../../src/app/digest-render.ts';

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { digestTitle } from '../../app/digest-render.ts';
 import { DigestNotPosted, type DigestPoster } from '../../app/digest-service.ts';
 import type { Digest } from '../../core/digest.ts';
-import { digestMessage } from './digest-blocks.ts';
+import { digestMessage } from './blocks.ts';
 import { uploadPng } from './files.ts';
 
 // Posts a digest to Slack: the message, then its chart as a PNG in the message's thread. The chart is

@@ -8,9 +8,9 @@ import {
   runningLine,
   spendLines,
   winLine,
-} from '../../app/digest-render.ts';
-import type { Digest } from '../../core/digest.ts';
-import { type Block, clip, esc, SLACK_LIMITS, type SlackMessage } from './blocks.ts';
+} from '../../../app/digest-render.ts';
+import type { Digest } from '../../../core/digest.ts';
+import { type Block, clip, esc, SLACK_LIMITS, type SlackMessage } from './kit.ts';
 
 // The weekly digest in Block Kit. However many plans and runs the week had, the message stays inside Slack's
 // limits: each list is one section cut at 3000 characters with a note of how many lines were left out and

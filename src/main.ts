@@ -8,6 +8,7 @@ import { createNodeMiddleware, createProbot, type ProbotOctokit } from 'probot';
 import { githubApp } from './adapters/github/app.ts';
 import type { Octokit } from './adapters/github/github-code-host.ts';
 import { makeGithubPerformer } from './adapters/github/github-effects.ts';
+import { GithubInstallations } from './adapters/github/github-repos.ts';
 import { reconcileGithub } from './adapters/github/reconciler.ts';
 import { researchSources } from './adapters/llm/research-agents.ts';
 import { registerSlackHandlers } from './adapters/slack/app.ts';
@@ -191,8 +192,11 @@ export async function startServer(opts: ServeOptions): Promise<ReaServer> {
     registerSlackHandlers(
       app,
       makeSlackDeps({
-        github: deps,
-        appOctokit: async () => (await probot.auth()) as unknown as Octokit,
+        plans: deps,
+        repos: new GithubInstallations({
+          appOctokit: async () => (await probot.auth()) as unknown as Octokit,
+          octokitFor: deps.octokitFor,
+        }),
         client: app.client,
         ...(env.REA_SLACK_CHANNEL ? { defaultChannel: env.REA_SLACK_CHANNEL } : {}),
         digests: { poster: digestPoster, timeZone: digestSchedule.timeZone },

@@ -91,6 +91,28 @@ export interface CodeReader {
   read(path: string): Promise<string | undefined>;
 }
 
+/**
+ * A repository that plans are made from (on GitHub): its default branch and its files, read before the plan
+ * exists, and the code pinned at one commit for the sources that read it.
+ */
+export interface RepoFiles {
+  /** The default branch's name and the commit it points at now. */
+  defaultBranch(): Promise<{ name: string; sha: string }>;
+  /** A file's text at a ref (a branch or a commit), or undefined when it does not exist. */
+  readFile(path: string, ref: string): Promise<string | undefined>;
+  /** The repository at `sha`, read-only: what the research agents see of the code. */
+  codeAt(sha: string): CodeReader;
+}
+
+/** The code host's side of rea's installation: which repositories rea may make plans from. */
+export interface RepoInstallations {
+  /**
+   * The repository as rea's installation on it reaches it, or undefined when rea is not installed on it.
+   * Any other failure to find out (network, permissions) is thrown.
+   */
+  open(owner: string, repo: string): Promise<{ installationId: number; files: RepoFiles } | undefined>;
+}
+
 export interface Proposal {
   hypotheses: Omit<Hypothesis, 'id'>[];
   rejected: RejectedHypothesis[];

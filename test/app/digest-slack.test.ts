@@ -3,10 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { App, HTTPReceiver } from '@slack/bolt';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GithubAppDeps } from '../../src/adapters/github/app.ts';
 import { registerSlackHandlers } from '../../src/adapters/slack/app.ts';
 import { SlackDigestPoster } from '../../src/adapters/slack/digest-poster.ts';
-import { makeSlackDeps } from '../../src/adapters/slack/slack-use-cases.ts';
+import { makeSlackDeps, type SlackUseCaseDeps } from '../../src/adapters/slack/slack-use-cases.ts';
 import { quietLogger, webClient } from '../adapters/slack/helpers.ts';
 import {
   postToBolt,
@@ -40,18 +39,18 @@ beforeAll(async () => {
     logger: quietLogger(),
     clientOptions: { slackApiUrl: slack.apiUrl, retryConfig: { retries: 0 } },
   });
-  const github = {
+  const plans = {
     store: t.store,
     // Thursday of 2026-W47: the plans' week.
     now: () => new Date('2026-11-19T15:00:00Z'),
     runbooks: [],
     log: silent,
-  } as unknown as GithubAppDeps;
+  } as unknown as SlackUseCaseDeps['plans'];
   registerSlackHandlers(
     app,
     makeSlackDeps({
-      github,
-      appOctokit: () => Promise.reject(new Error('not used')),
+      plans,
+      repos: { open: () => Promise.reject(new Error('not used')) },
       client: app.client,
       digests: { poster: new SlackDigestPoster(webClient(slack), silent), timeZone: 'UTC' },
       log: silent,

@@ -1,8 +1,7 @@
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { GithubAppDeps } from '../../src/adapters/github/app.ts';
 import { SLACK_LIMITS, textReply } from '../../src/adapters/slack/blocks.ts';
-import { makeSlackDeps } from '../../src/adapters/slack/slack-use-cases.ts';
+import { makeSlackDeps, type SlackUseCaseDeps } from '../../src/adapters/slack/slack-use-cases.ts';
 import type { InsightRow } from '../../src/app/ports.ts';
 import { overridesKey } from '../../src/core/knobs.ts';
 import { createPlan } from '../../src/core/plan.ts';
@@ -64,8 +63,8 @@ beforeEach(async () => {
   await store.transaction((tx) => tx.savePlan(state));
   // Only the store is used by the insights use case; the rest of the GitHub wiring is not reached.
   slack = makeSlackDeps({
-    github: { store } as unknown as GithubAppDeps,
-    appOctokit: () => Promise.reject(new Error('not used')),
+    plans: { store } as unknown as SlackUseCaseDeps['plans'],
+    repos: { open: () => Promise.reject(new Error('not used')) },
     client: {} as never,
     log: pino({ level: 'silent' }),
   });

@@ -1,14 +1,13 @@
 import type { ApplicationFunction, Context } from 'probot';
-import { parse as parseYaml } from 'yaml';
-import { applyEvent, requestPlan } from '../../app/plan-service.ts';
+import { planFromRepo } from '../../app/plan-from-repo.ts';
+import { applyEvent } from '../../app/plan-service.ts';
 import type { HypothesisSource } from '../../app/ports.ts';
-import { checkBaseline, parseReaYaml } from '../../config/load.ts';
-import type { ReaConfig } from '../../config/rea-config.ts';
+import { parseReaYaml } from '../../config/load.ts';
 import { type Command, parseComment } from '../../core/commands.ts';
-import type { PlanEvent, PlanState, SlackThread } from '../../core/model.ts';
-import { GithubCodeHost, type Octokit } from './github-code-host.ts';
-import { GithubCodeReader } from './github-code-reader.ts';
+import type { PlanEvent, PlanState } from '../../core/model.ts';
+import { GithubCodeHost } from './github-code-host.ts';
 import type { GithubDeps } from './github-effects.ts';
+import { GithubRepoFiles } from './github-repos.ts';
 import { parseRunTitle, planIdFromBranch } from './run-ids.ts';
 import { renderWorkflow } from './workflow-template.ts';
 
@@ -106,95 +105,9 @@ async function control(
     );
 }
 
-/** What making a plan from a repository came to: the plan, or why not (undefined: nothing to say). */
-export type PlanFromRepoOutcome = { ok: true; state: PlanState } | { ok: false; message?: string };
-
-/**
- * Reads the repository's `.rea.yml` and baseline on its default branch and requests a plan that lives on
- * GitHub. Shared by `/rea plan` in a comment and in Slack; invalid configuration answers with what is wrong.
- */
-export async function planFromRepo(
-  deps: GithubAppDeps,
-  octokit: Octokit,
-  req: {
-    owner: string;
-    repo: string;
-    installationId: number | undefined;
-    goal: string;
-    requestedBy: string;
-    requestedIn?: number;
-    /** The plan's Slack thread, chosen once `.rea.yml` is read (its `slack.channel`). */
-    slackFor?: (config: ReaConfig) => SlackThread | undefined;
-  },
-): Promise<PlanFromRepoOutcome> {
-  const { owner, repo } = req;
-  const code = new GithubCodeHost(octokit, { owner, repo });
-  const base = await code.defaultBranch();
-  const text = await code.readFile('.rea.yml', base.name);
-  if (text === undefined) {
-    return {
-      ok: false,
-      message: `This repository has no \`.rea.yml\` on \`${base.name}\`. Comment \`/rea init\` in an issue to open a PR that adds one.`,
-    };
-  }
-  const cfg = parseReaYaml(text);
-  if (!cfg.ok) {
-    return {
-      ok: false,
-      message: [
-        '`.rea.yml` is not valid, so no plan was made:',
-        ...cfg.problems.map((p) => `- \`${p.path}\`: ${p.message}`),
-      ].join('\n'),
-    };
-  }
-  const baselineText = await code.readFile(cfg.value.baseline.config_file, base.name);
-  let baselineDoc: unknown;
-  try {
-    baselineDoc = baselineText === undefined ? undefined : parseYaml(baselineText);
-  } catch (err) {
-    return {
-      ok: false,
-      message: `\`${cfg.value.baseline.config_file}\` is not valid YAML: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
-    };
-  }
-  const baseline = checkBaseline(cfg.value, baselineDoc ?? null, cfg.value.baseline.config_file);
-  if (!baseline.ok) {
-    return {
-      ok: false,
-      message: [
-        'The baseline config is not valid, so no plan was made:',
-        ...baseline.problems.map((p) => `- ${p.message}`),
-      ].join('\n'),
-    };
-  }
-  if (req.installationId === undefined) return { ok: false };
-  const slack = req.slackFor?.(cfg.value);
-  const { state } = await requestPlan({
-    store: deps.store,
-    model: { dir: `github:${owner}/${repo}`, config: cfg.value, baseline: baseline.value },
-    goal: req.goal,
-    sources: deps.sources,
-    code: new GithubCodeReader(octokit, { owner, repo }, base.sha),
-    now: deps.now(),
-    repo: `${owner}/${repo}`,
-    origin: {
-      kind: 'github',
-      owner,
-      repo,
-      installationId: req.installationId,
-      baseRef: base.name,
-      baseSha: base.sha,
-      requestedBy: req.requestedBy,
-      ...(req.requestedIn !== undefined ? { requestedIn: req.requestedIn } : {}),
-    },
-    ...(slack ? { slack } : {}),
-  });
-  return { ok: true, state };
-}
-
 async function startPlan(deps: GithubAppDeps, ctx: CommentContext, goal: string): Promise<void> {
   const { owner, repo } = ctx.repo();
-  const out = await planFromRepo(deps, ctx.octokit as never, {
+  const out = await planFromRepo(deps, new GithubRepoFiles(ctx.octokit as never, { owner, repo }), {
     owner,
     repo,
     installationId: ctx.payload.installation?.id,

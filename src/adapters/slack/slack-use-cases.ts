@@ -3,21 +3,23 @@ import type { Logger } from 'pino';
 import { renderDigestMarkdown } from '../../app/digest-render.ts';
 import { currentDigest, type DigestPoster } from '../../app/digest-service.ts';
 import { buildInsightsView, renderInsightsText } from '../../app/insights-view.ts';
+import { type PlanFromRepoDeps, planFromRepo } from '../../app/plan-from-repo.ts';
 import { applyEvent } from '../../app/plan-service.ts';
+import type { RepoInstallations } from '../../app/ports.ts';
 import { fmtHours, spentGpuHours } from '../../core/decide.ts';
-import type { PlanEvent, PlanState, PlanStatus } from '../../core/model.ts';
-import { type GithubAppDeps, planFromRepo } from '../github/app.ts';
-import type { Octokit } from '../github/github-code-host.ts';
+import type { PlanEvent, PlanState, PlanStatus, Runbook } from '../../core/model.ts';
 import type { ControlRequest, SlackDeps, SlackOutcome } from './app.ts';
 import { mayActInSlack } from './approvers.ts';
 
 // The use cases behind the Slack surface (`SlackDeps`): plans are made from the repository on GitHub, exactly
-// as `/rea plan` in a comment makes them, and live there; Slack gets the plan's thread.
+// as `/rea plan` in a comment makes them (the same use case, `planFromRepo`, through app's ports), and live
+// there; Slack gets the plan's thread.
 
 export interface SlackUseCaseDeps {
-  github: GithubAppDeps;
-  /** The GitHub App's own Octokit (JWT), to find the installation of a repository. */
-  appOctokit(): Promise<Octokit>;
+  /** What plans are made and changed with: the store, the hypothesis sources, the clock and the runbooks. */
+  plans: PlanFromRepoDeps & { runbooks: Runbook[] };
+  /** The repositories rea is installed on (GitHub), which plans are made from. */
+  repos: RepoInstallations;
   /** Slack Web API client (user groups for the approver check). */
   client: Pick<webApi.WebClient, 'usergroups'>;
   /** `REA_SLACK_CHANNEL`: the channel for plan threads when `.rea.yml` names none. */
@@ -81,14 +83,9 @@ function statusLine(p: PlanState): string {
   return `Plan ${p.id} (${p.goal}): ${p.status}${p.pauseReason ? ` (${p.pauseReason})` : ''}, phase ${p.phase}, ${finished}/${runs} runs succeeded, ${fmtHours(spentGpuHours(p))} of ${fmtHours(budget)} GPU-hours spent.`;
 }
 
-function errStatus(err: unknown): number | undefined {
-  const s = (err as { status?: unknown })?.status;
-  return typeof s === 'number' ? s : undefined;
-}
-
 export function makeSlackDeps(deps: SlackUseCaseDeps): SlackDeps {
-  const { github, log } = deps;
-  const { store } = github;
+  const { plans, log } = deps;
+  const { store } = plans;
   return {
     log,
 
@@ -97,21 +94,12 @@ export function makeSlackDeps(deps: SlackUseCaseDeps): SlackDeps {
       if (!owner || !repo || extra !== undefined) {
         return { ok: false, message: `"${full}" is not a repository; write it as owner/repo.` };
       }
-      const app = await deps.appOctokit();
-      let installationId: number;
-      try {
-        const { data } = await app.request('GET /repos/{owner}/{repo}/installation', { owner, repo });
-        installationId = data.id;
-      } catch (err) {
-        if (errStatus(err) === 404)
-          return { ok: false, message: `rea is not installed on ${owner}/${repo}.` };
-        throw err;
-      }
-      const octokit = await github.octokitFor(installationId);
-      const out = await planFromRepo(github, octokit, {
+      const found = await deps.repos.open(owner, repo);
+      if (!found) return { ok: false, message: `rea is not installed on ${owner}/${repo}.` };
+      const out = await planFromRepo(plans, found.files, {
         owner,
         repo,
-        installationId,
+        installationId: found.installationId,
         goal,
         requestedBy: user,
         slackFor: (config) => ({
@@ -141,8 +129,8 @@ export function makeSlackDeps(deps: SlackUseCaseDeps): SlackDeps {
         store,
         planId: plan.id,
         event,
-        now: github.now(),
-        runbooks: github.runbooks,
+        now: plans.now(),
+        runbooks: plans.runbooks,
       });
       if (!out) return { ok: false, message: `There is no plan ${req.planId}; nothing changed.` };
       if (!out.changed) {
@@ -200,7 +188,7 @@ export function makeSlackDeps(deps: SlackUseCaseDeps): SlackDeps {
 
     async digest(channel, now) {
       const timeZone = deps.digests?.timeZone ?? 'UTC';
-      const digest = await currentDigest(store, channel, github.now(), timeZone);
+      const digest = await currentDigest(store, channel, plans.now(), timeZone);
       if (digest.plansInWeek === 0 && digest.running.length + digest.awaitingApproval.length === 0)
         return `No plan has its thread in <#${channel}> this week, so there is no digest for it. Plans post to the channel named in .rea.yml (slack.channel) or REA_SLACK_CHANNEL.`;
       if (!now) return renderDigestMarkdown(digest);

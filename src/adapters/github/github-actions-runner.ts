@@ -2,7 +2,7 @@ import { unzipSync } from 'fflate';
 import type { RunJob } from '../../app/ports.ts';
 import { parseMetricsText } from '../../config/metrics.ts';
 import type { FailureConclusion, PlanEvent } from '../../core/model.ts';
-import { logTailOf } from '../local/local-process-runner.ts';
+import { logTailOf } from '../shared/log-tail.ts';
 import { type Octokit, type RepoRef, status } from './github-code-host.ts';
 import { parseRunTitle, runInput, runTitle } from './run-ids.ts';
 

@@ -1,40 +1,24 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { constants } from 'node:fs';
-import {
-  copyFile,
-  lstat,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  readlink,
-  realpath,
-  rm,
-  stat,
-  symlink,
-  writeFile,
-} from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { applyCodePatch, CODE_PATCH_REJECTED } from '../../app/code-patch.ts';
 import type { RunJob, Runner, RunnerReport } from '../../app/ports.ts';
-import { parseMetricsText } from '../../config/metrics.ts';
-import { assertNever } from '../../core/knobs.ts';
-import type { FailureConclusion } from '../../core/model.ts';
+import { readLogTail } from '../shared/log-tail.ts';
+import { armTimeout, groupAlive, type KillReason, killGroup, spawnGroup } from './process-supervision.ts';
+import { hasPidFile, stopOrphan, writePidFile } from './recovery.ts';
+import { attemptEnv, attemptOutcome, type Outcome, openAttemptDir } from './run-contract.ts';
+import { codeCopyDir, prepareCodeCopy, removeCodeCopy } from './scratch-copy.ts';
+
+// The names other modules import from here, wherever they now live.
+export { LOG_TAIL_BYTES, LOG_TAIL_LINES, logTailOf, readLogTail, tailLines } from '../shared/log-tail.ts';
+export { lastErrorLine, readMetrics } from './run-contract.ts';
 
 // Runs attempts as local processes: the runner of `rea demo` and `rea run --local`, and the stand-in for
 // self-hosted GPU runners in tests. Each attempt gets the same environment contract as a GitHub Actions job
 // (DESIGN section 3) and reports through the same RunnerReport callback, so the plan cannot tell them apart.
 //
-// Every attempt runs in its own process group (spawned detached, so the group id is the pid): cancel and
-// timeout signal the whole group, which reaches the data loaders and helpers a training script forks.
-// Output goes straight from the child into `<attempt dir>/log.txt` (the file descriptor is the child's
-// stdout and stderr), so the log keeps the exact interleaving of the two streams and survives a crash of
-// rea; the log tail in reports is read back from that file.
-//
-// An attempt of a code hypothesis runs in a scratch copy of the model directory (`<attempt dir>/code`) with
-// the hypothesis's patch applied in JavaScript; the model directory itself is never written. A patch that
-// does not apply, or touches a path outside the copy or outside `editable`, fails the attempt before
-// anything runs, with a reason the `code-patch-rejected` runbook recognises.
+// This class keeps the attempts' bookkeeping (idempotency, the concurrency cap, one terminal report each)
+// and composes the parts: process groups, timeouts and kills in process-supervision.ts; the environment
+// and how an exit becomes an outcome in run-contract.ts; the scratch copy a code hypothesis runs in, in
+// scratch-copy.ts; stopping what an earlier rea process left running, in recovery.ts.
 
 export interface LocalProcessRunnerOptions {
   /** Model directory: the working directory of every job. */
@@ -69,14 +53,6 @@ export class LocalRunnerError extends Error {
   }
 }
 
-/** Lines and bytes of log kept for reports (what runbooks match against and escalations quote). */
-export const LOG_TAIL_LINES = 200;
-export const LOG_TAIL_BYTES = 32 * 1024;
-
-const LOST_REASON = 'the rea process that ran this attempt stopped (killed or crashed)';
-
-type KillReason = 'cancelled' | 'timed_out' | 'shutdown';
-
 interface AttemptState {
   job: RunJob;
   key: string;
@@ -97,10 +73,6 @@ interface AttemptState {
   done: Promise<void>;
   markDone: () => void;
 }
-
-type Outcome =
-  | { type: 'finished'; metrics: Record<string, number>; steps?: number }
-  | { type: 'failed'; conclusion: FailureConclusion; reason: string };
 
 export class LocalProcessRunner implements Runner {
   private readonly opts: LocalProcessRunnerOptions;
@@ -171,7 +143,7 @@ export class LocalProcessRunner implements Runner {
     // An earlier rea process may have started this attempt before it stopped and the outbox delivered the
     // dispatch again. Its process is not ours to watch, so handle it as recover() would: stop it and report
     // it lost (the runner-lost runbook retries it as a new attempt). Never start a second process for it.
-    if (await pathExists(path.join(a.attemptDir, 'pid'))) {
+    if (await hasPidFile(a.attemptDir)) {
       a.status = 'done';
       this.adopting++;
       void this.adoptLost(a);
@@ -239,7 +211,7 @@ export class LocalProcessRunner implements Runner {
       // Attempts this runner knows are reported through onReport, whether they still run or not.
       if (this.attempts.has(key) || this.recovered.has(key)) continue;
       this.recovered.add(key);
-      reports.push(await this.stopOrphan(f, this.attemptDir(f)));
+      reports.push(await stopOrphan(f, this.attemptDir(f), this.orphanOpts()));
     }
     return reports;
   }
@@ -288,14 +260,10 @@ export class LocalProcessRunner implements Runner {
 
   private async start(a: AttemptState): Promise<void> {
     const { job } = a;
-    let log: Awaited<ReturnType<typeof open>> | undefined;
+    let log: FileHandle;
     try {
-      await mkdir(a.attemptDir, { recursive: true });
-      // A metrics.json must come from this attempt, never from a leftover.
-      await rm(path.join(a.attemptDir, 'metrics.json'), { force: true });
-      log = await open(path.join(a.attemptDir, 'log.txt'), 'a');
+      log = await openAttemptDir(a.attemptDir);
     } catch (err) {
-      await log?.close();
       this.finish(a, {
         type: 'failed',
         conclusion: 'startup_failure',
@@ -311,7 +279,8 @@ export class LocalProcessRunner implements Runner {
     }
     let cwd = this.opts.dir;
     if (job.code) {
-      const prepared = await this.prepareCode(a, job.code);
+      a.codeDir = codeCopyDir(a.attemptDir);
+      const prepared = await prepareCodeCopy(this.opts, a.attemptDir, job.code);
       if (!prepared.ok) {
         await log.write(`${prepared.reason}\n`).catch(() => {});
         await log.close();
@@ -326,24 +295,37 @@ export class LocalProcessRunner implements Runner {
       }
     }
 
-    const env = {
-      ...process.env,
-      REA_RUN_ID: job.runId,
-      REA_OVERRIDES: JSON.stringify(job.overrides),
-      REA_FIDELITY: String(job.fidelity),
-      REA_SEED: String(job.seed),
-      REA_OUTPUT_DIR: a.attemptDir,
-      REA_PLAN_ID: job.planId,
-      REA_ATTEMPT: String(job.attempt),
-    };
-    let child: ChildProcess;
     try {
-      child = spawn('/bin/sh', ['-c', this.opts.command], {
-        cwd,
-        env,
-        detached: true,
-        stdio: ['ignore', log.fd, log.fd],
-      });
+      spawnGroup(
+        this.opts.command,
+        { cwd, env: attemptEnv(job, a.attemptDir), logFd: log.fd },
+        {
+          onSpawn: (pid) => {
+            a.pid = pid;
+            a.startedAt = this.now();
+            a.pidWritten = writePidFile(a.attemptDir, pid);
+            this.report(a, { type: 'started', ...ids(job) });
+            a.timer = armTimeout(this.opts.timeoutMinutes, () => {
+              a.killReason ??= 'timed_out';
+              void this.killAttempt(a);
+            });
+            // A cancel that arrived before the process existed.
+            if (a.killReason) void this.killAttempt(a);
+          },
+          onStartError: (err) => {
+            this.finish(a, {
+              type: 'failed',
+              conclusion: 'startup_failure',
+              reason: `could not start /bin/sh in ${cwd}: ${errorText(err)}`,
+            });
+          },
+          onExit: (code, signal) => {
+            const endedAt = this.now();
+            if (a.timer) clearTimeout(a.timer);
+            void this.afterExit(a, code, signal, endedAt);
+          },
+        },
+      );
     } catch (err) {
       await log.close();
       this.finish(a, {
@@ -353,38 +335,6 @@ export class LocalProcessRunner implements Runner {
       });
       return;
     }
-    // Listeners go on before the first await: 'spawn' and 'error' are emitted on the next tick.
-    let spawned = false;
-    child.once('spawn', () => {
-      spawned = true;
-      a.pid = child.pid;
-      a.startedAt = this.now();
-      // Written for recover(): a later rea process finds and stops this group through it.
-      a.pidWritten = writeFile(path.join(a.attemptDir, 'pid'), `${child.pid}\n`).catch(() => {});
-      this.report(a, { type: 'started', ...ids(job) });
-      // setTimeout fires at once for delays past 2^31-1 ms (about 24.8 days); cap rather than overflow.
-      const timeoutMs = Math.min(this.opts.timeoutMinutes * 60_000, 2 ** 31 - 1);
-      a.timer = setTimeout(() => {
-        a.killReason ??= 'timed_out';
-        void this.killAttempt(a);
-      }, timeoutMs);
-      // A cancel that arrived before the process existed.
-      if (a.killReason) void this.killAttempt(a);
-    });
-    // `on`, not `once`: an 'error' after the spawn (a failed kill) must not go unhandled.
-    child.on('error', (err) => {
-      if (spawned) return;
-      this.finish(a, {
-        type: 'failed',
-        conclusion: 'startup_failure',
-        reason: `could not start /bin/sh in ${cwd}: ${errorText(err)}`,
-      });
-    });
-    child.once('exit', (code, signal) => {
-      const endedAt = this.now();
-      if (a.timer) clearTimeout(a.timer);
-      void this.afterExit(a, code, signal, endedAt);
-    });
     // The child has its own copy of the descriptor.
     await log.close();
   }
@@ -399,106 +349,13 @@ export class LocalProcessRunner implements Runner {
     // A finished attempt must not leave processes holding GPUs (GitHub's runner cleans up orphans the same
     // way). When a kill is already under way, wait for it, grace period included.
     if (a.killing) await a.killing;
-    else if (a.pid !== undefined && (await groupAlive(a.pid))) await this.killGroup(a.pid);
+    else if (a.pid !== undefined && (await groupAlive(a.pid))) await killGroup(a.pid, this.graceMs);
     const outcome = await this.outcome(a, code, signal);
     this.finish(a, outcome, endedAt);
   }
 
-  private async outcome(
-    a: AttemptState,
-    code: number | null,
-    signal: NodeJS.Signals | null,
-  ): Promise<Outcome> {
-    switch (a.killReason) {
-      case 'timed_out':
-        return {
-          type: 'failed',
-          conclusion: 'timed_out',
-          reason: `exceeded timeout of ${fmtMinutes(this.opts.timeoutMinutes)}`,
-        };
-      case 'cancelled':
-        return { type: 'failed', conclusion: 'cancelled', reason: 'cancelled' };
-      case 'shutdown':
-        return { type: 'failed', conclusion: 'cancelled', reason: 'rea shut down' };
-      case undefined:
-        break;
-      default:
-        return assertNever(a.killReason);
-    }
-    if (code === 0) return readMetrics(a.attemptDir, this.opts.metricName);
-    const tail = await readLogTail(path.join(a.attemptDir, 'log.txt'));
-    const errLine = lastErrorLine(tail);
-    const suffix = errLine ? `: ${errLine}` : '';
-    if (code === null) {
-      return {
-        type: 'failed',
-        conclusion: 'failure',
-        reason: `killed by signal ${signal ?? 'unknown'}${suffix}`,
-      };
-    }
-    // 127: the shell found no such command; 126: found but cannot execute. Either way the job never ran.
-    if (code === 127 || code === 126) {
-      const what = code === 127 ? 'command not found' : 'command cannot be executed';
-      return {
-        type: 'failed',
-        conclusion: 'startup_failure',
-        reason: `exited with code ${code} (${what})${suffix}`,
-      };
-    }
-    return { type: 'failed', conclusion: 'failure', reason: `exited with code ${code}${suffix}` };
-  }
-
-  /**
-   * Makes `<attempt dir>/code`: a copy of the model directory (without .git, rea's own .rea data and the
-   * output root; node_modules linked, not copied) with the patch applied. The patch text is only parsed.
-   */
-  private async prepareCode(
-    a: AttemptState,
-    code: NonNullable<RunJob['code']>,
-  ): Promise<{ ok: true; dir: string } | { ok: false; reason: string }> {
-    const refuse = (why: string) => ({
-      ok: false as const,
-      reason: `${CODE_PATCH_REJECTED} ${code.hypothesisId} (${code.title}) was not applied: ${why}`,
-    });
-    const src = this.opts.dir;
-    const dst = path.join(a.attemptDir, 'code');
-    a.codeDir = dst;
-    const skip = new Set([path.join(src, '.git'), path.join(src, '.rea'), path.join(src, 'node_modules')]);
-    const out = this.opts.outputRoot;
-    try {
-      await rm(dst, { recursive: true, force: true });
-      await writeFile(path.join(a.attemptDir, 'code.patch'), code.patch);
-      await copyTree(src, dst, (from) => !skip.has(from) && from !== out);
-      if (await pathExists(path.join(src, 'node_modules')))
-        await symlink(path.join(src, 'node_modules'), path.join(dst, 'node_modules'));
-    } catch (err) {
-      return refuse(`could not copy ${src} to ${dst}: ${errorText(err)}`);
-    }
-    const root = await realpath(dst);
-    const editable = this.opts.editable ?? [];
-    let result: Awaited<ReturnType<typeof applyCodePatch>>;
-    try {
-      result = await applyCodePatch(code.patch, editable, async (rel) => {
-        const abs = await insideCopy(root, rel);
-        try {
-          return await readFile(abs, 'utf8');
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-          throw err;
-        }
-      });
-      if (!result.ok) return refuse(result.reason);
-      for (const [rel, text] of Object.entries(result.files)) {
-        const abs = await insideCopy(root, rel);
-        await mkdir(path.dirname(abs), { recursive: true });
-        // mkdir may have made directories; check again that nothing on the way is a link out of the copy.
-        await insideCopy(root, rel);
-        await writeFile(abs, text);
-      }
-    } catch (err) {
-      return refuse(errorText(err));
-    }
-    return { ok: true, dir: dst };
+  private outcome(a: AttemptState, code: number | null, signal: NodeJS.Signals | null): Promise<Outcome> {
+    return attemptOutcome(a, code, signal, this.opts);
   }
 
   /** Sends the one report of how the attempt ended, frees its slot and starts what is queued. */
@@ -506,8 +363,7 @@ export class LocalProcessRunner implements Runner {
     if (a.finishing) return;
     a.finishing = true;
     void (async () => {
-      // The copy can be as large as the model directory; the patch and the log stay in the attempt dir.
-      if (a.codeDir) await rm(a.codeDir, { recursive: true, force: true }).catch(() => {});
+      if (a.codeDir) await removeCodeCopy(a.codeDir);
       const logTail = await readLogTail(path.join(a.attemptDir, 'log.txt'));
       const durationSec =
         a.startedAt !== undefined && endedAt !== undefined ? Math.max(0, (endedAt - a.startedAt) / 1000) : 0;
@@ -544,59 +400,21 @@ export class LocalProcessRunner implements Runner {
   private killAttempt(a: AttemptState): Promise<void> {
     if (a.killing) return a.killing;
     if (a.pid === undefined) return a.done;
-    a.killing = this.killGroup(a.pid);
+    a.killing = killGroup(a.pid, this.graceMs);
     return a.killing;
-  }
-
-  /** SIGTERM to the group, then SIGKILL to whatever is left after the grace period. */
-  private async killGroup(pgid: number): Promise<void> {
-    signalGroup(pgid, 'SIGTERM');
-    const deadline = Date.now() + this.graceMs;
-    while (Date.now() < deadline) {
-      if (!(await groupAlive(pgid))) return;
-      await sleep(50);
-    }
-    signalGroup(pgid, 'SIGKILL');
-    // SIGKILL cannot be caught; give the kernel a moment to take the processes down.
-    for (let i = 0; i < 40 && (await groupAlive(pgid)); i++) await sleep(25);
   }
 
   private async adoptLost(a: AttemptState): Promise<void> {
     this.recovered.add(a.key);
-    const report = await this.stopOrphan(a.job, a.attemptDir);
+    const report = await stopOrphan(a.job, a.attemptDir, this.orphanOpts());
     this.report(a, report);
     this.adopting--;
     a.markDone();
     this.checkIdle();
   }
 
-  private async stopOrphan(
-    f: { planId: string; runId: string; attempt: number },
-    attemptDir: string,
-  ): Promise<RunnerReport> {
-    const pidFile = path.join(attemptDir, 'pid');
-    const pid = await readPid(pidFile);
-    const startedAt = await mtimeMs(pidFile);
-    let endedAt = await mtimeMs(path.join(attemptDir, 'log.txt'));
-    if (pid !== undefined && (await isOurGroup(pid, attemptDir))) {
-      endedAt = this.now();
-      await this.killGroup(pid);
-    }
-    // A best guess at the GPU time the lost attempt used: from its start to the last line it logged (or to
-    // now when it was still running), so budget accounting does not treat it as free.
-    const durationSec =
-      startedAt !== undefined && endedAt !== undefined ? Math.max(0, (endedAt - startedAt) / 1000) : 0;
-    return {
-      type: 'failed',
-      planId: f.planId,
-      runId: f.runId,
-      attempt: f.attempt,
-      conclusion: 'runner_lost',
-      reason: LOST_REASON,
-      logTail: await readLogTail(path.join(attemptDir, 'log.txt')),
-      gpuHours: (durationSec * this.opts.gpus) / 3600,
-      durationSec,
-    };
+  private orphanOpts(): { gpus: number; now: () => number; killGraceMs: number } {
+    return { gpus: this.opts.gpus, now: this.now, killGraceMs: this.graceMs };
   }
 
   private removeFromQueue(a: AttemptState): void {
@@ -616,44 +434,6 @@ export class LocalProcessRunner implements Runner {
   }
 }
 
-/**
- * The absolute path of `rel` inside `root`, refusing a path that leaves it or passes through a symbolic
- * link (a link in the model directory could otherwise carry a write out of the copy).
- */
-/**
- * Copies a directory tree, leaving out what `keep` refuses (the output root may sit inside the model
- * directory, which fs.cp refuses outright). Links are copied as links; files are cloned copy-on-write where
- * the file system can, copied elsewhere.
- */
-async function copyTree(src: string, dst: string, keep: (from: string) => boolean): Promise<void> {
-  await mkdir(dst, { recursive: true });
-  for (const entry of await readdir(src, { withFileTypes: true })) {
-    const from = path.join(src, entry.name);
-    const to = path.join(dst, entry.name);
-    if (!keep(from)) continue;
-    if (entry.isSymbolicLink()) await symlink(await readlink(from), to);
-    else if (entry.isDirectory()) await copyTree(from, to, keep);
-    else if (entry.isFile()) await copyFile(from, to, constants.COPYFILE_FICLONE);
-  }
-}
-
-async function insideCopy(root: string, rel: string): Promise<string> {
-  const abs = path.resolve(root, rel);
-  if (!abs.startsWith(`${root}${path.sep}`)) throw new Error(`${rel} is outside the copy of the model`);
-  let cur = root;
-  for (const part of path.relative(root, abs).split(path.sep)) {
-    cur = path.join(cur, part);
-    try {
-      if ((await lstat(cur)).isSymbolicLink())
-        throw new Error(`${rel} goes through a symbolic link (${path.relative(root, cur)})`);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') break;
-      throw err;
-    }
-  }
-  return abs;
-}
-
 function attemptKey(planId: string, runId: string, attempt: number): string {
   return `${planId}/${runId}/${attempt}`;
 }
@@ -662,191 +442,6 @@ function ids(job: RunJob): { planId: string; runId: string; attempt: number } {
   return { planId: job.planId, runId: job.runId, attempt: job.attempt };
 }
 
-function fmtMinutes(m: number): string {
-  return `${Number(m.toPrecision(4))} minute${m === 1 ? '' : 's'}`;
-}
-
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function pathExists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function mtimeMs(file: string): Promise<number | undefined> {
-  try {
-    return (await stat(file)).mtimeMs;
-  } catch {
-    return undefined;
-  }
-}
-
-async function readPid(file: string): Promise<number | undefined> {
-  try {
-    const pid = Number.parseInt((await readFile(file, 'utf8')).trim(), 10);
-    return Number.isInteger(pid) && pid > 1 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function signalGroup(pgid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, signal);
-  } catch {
-    // ESRCH: the group is already gone.
-  }
-}
-
-// --- process groups -------------------------------------------------------------------------------------
-// On Linux /proc tells zombies apart from live processes (a zombie still "exists" for kill(pid, 0), and in
-// a container whose init does not reap, zombies linger) and lets recover() check that a pid from an old pid
-// file still belongs to rea's attempt rather than to an unrelated process that reused the number.
-
-interface ProcInfo {
-  pid: number;
-  pgid: number;
-  zombie: boolean;
-}
-
-async function listProcs(): Promise<ProcInfo[] | undefined> {
-  let names: string[];
-  try {
-    names = await readdir('/proc');
-  } catch {
-    return undefined;
-  }
-  const out: ProcInfo[] = [];
-  await Promise.all(
-    names
-      .filter((n) => /^\d+$/.test(n))
-      .map(async (n) => {
-        try {
-          const text = await readFile(`/proc/${n}/stat`, 'utf8');
-          // The command name is in parentheses and may contain spaces: parse after the last ')'.
-          const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-          out.push({
-            pid: Number(n),
-            pgid: Number(fields[2]),
-            zombie: fields[0] === 'Z' || fields[0] === 'X',
-          });
-        } catch {
-          // The process ended while we looked.
-        }
-      }),
-  );
-  return out;
-}
-
-async function groupMembers(pgid: number): Promise<number[] | undefined> {
-  const procs = await listProcs();
-  return procs?.filter((p) => p.pgid === pgid && !p.zombie).map((p) => p.pid);
-}
-
-async function groupAlive(pgid: number): Promise<boolean> {
-  const members = await groupMembers(pgid);
-  if (members) return members.length > 0;
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Whether process group `pgid` is alive and (where /proc can tell) runs the attempt in `attemptDir`. */
-async function isOurGroup(pgid: number, attemptDir: string): Promise<boolean> {
-  const members = await groupMembers(pgid);
-  if (!members) return groupAlive(pgid);
-  const marker = `REA_OUTPUT_DIR=${attemptDir}`;
-  for (const pid of members) {
-    try {
-      const environ = await readFile(`/proc/${pid}/environ`, 'utf8');
-      if (environ.split('\0').includes(marker)) return true;
-    } catch {
-      // Not readable (another user's process) or gone: not ours.
-    }
-  }
-  return false;
-}
-
-// --- metrics.json ---------------------------------------------------------------------------------------
-
-/** Reads and checks `<attemptDir>/metrics.json` after a job exited with 0. */
-export async function readMetrics(attemptDir: string, metricName: string): Promise<Outcome> {
-  let text: string | undefined;
-  try {
-    text = await readFile(path.join(attemptDir, 'metrics.json'), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      return {
-        type: 'failed',
-        conclusion: 'metrics_invalid',
-        reason: `metrics.json cannot be read: ${errorText(err)}`,
-      };
-    }
-  }
-  const r = parseMetricsText(text, metricName);
-  if (!r.ok) return { type: 'failed', conclusion: 'metrics_invalid', reason: r.reason };
-  return r.steps === undefined
-    ? { type: 'finished', metrics: r.metrics }
-    : { type: 'finished', metrics: r.metrics, steps: r.steps };
-}
-
-// --- logs -----------------------------------------------------------------------------------------------
-
-/** The last LOG_TAIL_LINES lines (at most LOG_TAIL_BYTES) of a log file; empty when there is none. */
-export async function readLogTail(file: string): Promise<string> {
-  let fh: Awaited<ReturnType<typeof open>> | undefined;
-  try {
-    fh = await open(file, 'r');
-    const { size } = await fh.stat();
-    const start = Math.max(0, size - LOG_TAIL_BYTES);
-    const buf = Buffer.alloc(size - start);
-    await fh.read(buf, 0, buf.length, start);
-    let text = buf.toString('utf8');
-    // Starting mid-file cuts a line (and perhaps a character) in two: drop the partial first line.
-    if (start > 0) text = text.slice(text.indexOf('\n') + 1);
-    return logTailOf(text);
-  } catch {
-    return '';
-  } finally {
-    await fh?.close();
-  }
-}
-
-/** What a report keeps of a whole log: the same cut as readLogTail, for logs already in memory. */
-export function logTailOf(text: string): string {
-  const bytes = Buffer.from(text, 'utf8');
-  if (bytes.length <= LOG_TAIL_BYTES) return tailLines(text, LOG_TAIL_LINES);
-  const cut = bytes.subarray(bytes.length - LOG_TAIL_BYTES).toString('utf8');
-  return tailLines(cut.slice(cut.indexOf('\n') + 1), LOG_TAIL_LINES);
-}
-
-/** The last `n` lines of a text (without a trailing empty line). */
-export function tailLines(text: string, n: number): string {
-  const lines = text.replace(/\n$/, '').split('\n');
-  return lines.slice(-n).join('\n');
-}
-
-const ERROR_LINE = /error|exception|traceback|fatal|panic|killed|failed|not found|denied|abort/i;
-
-/** The last line of a log that looks like an error, for the one-line failure reason. */
-export function lastErrorLine(log: string): string | undefined {
-  const lines = log.split('\n');
-  for (let i = lines.length - 1; i >= 0; i--) {
-    const line = lines[i]!.trim();
-    if (line && ERROR_LINE.test(line)) return line.length > 300 ? `${line.slice(0, 297)}...` : line;
-  }
-  return undefined;
 }

@@ -251,6 +251,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
         finalPick: t.final,
         gpuHoursUsed: t.gpuHoursUsed,
         runs: t.steps.length,
+        ...(t.plans ? { plans: t.plans } : {}),
         trajectory: traj,
         hoursTo50: best > 0 ? hoursToReach(traj, 0.5 * best) : undefined,
         hoursTo90: best > 0 ? hoursToReach(traj, 0.9 * best) : undefined,

@@ -4,12 +4,12 @@ import { specFrom } from '../app/plan-service.ts';
 import type { InsightRow, Store } from '../app/ports.ts';
 import type { ModelDir } from '../config/load.ts';
 import type { KnobValues } from '../config/rea-config.ts';
-import { decide, isTerminalPlan } from '../core/decide.ts';
+import { decide, isTerminalPlan, spentGpuHours } from '../core/decide.ts';
 import { computeInsights } from '../core/insights.ts';
 import type { Effect, PlanEvent, PlanState, Runbook } from '../core/model.ts';
 import { createPlan } from '../core/plan.ts';
 import { chargeFor } from './measure.ts';
-import type { SearchTrace, Trainer } from './types.ts';
+import type { PlanOutcome, SearchTrace, Trainer } from './types.ts';
 
 // rea's own planner, driven in memory: the real createPlan and decide of src/core, hypotheses from the real
 // engine with the offline research agent (and, for a warm start, the insights of earlier plans). No
@@ -121,7 +121,7 @@ export async function runReaStrategy(
 ): Promise<ReaPlanResult & { plans: PlanState[]; firstTrace: SearchTrace }> {
   const full = opts.model.config.run.baseline_gpu_hours;
   const plans: PlanState[] = [];
-  const trace: SearchTrace = { steps: [], final: undefined, gpuHoursUsed: 0, notes: [] };
+  const trace: SearchTrace = { steps: [], final: undefined, gpuHoursUsed: 0, notes: [], plans: [] };
   let champion: { overrides: KnobValues; relEffect: number } | undefined;
   let firstTrace: SearchTrace | undefined;
   for (let k = 0; k < MAX_PLANS; k++) {
@@ -140,6 +140,7 @@ export async function runReaStrategy(
       champion,
     );
     plans.push(out.state);
+    trace.plans?.push(planOutcome(out.state));
     firstTrace ??= structuredClone(out.trace);
     trace.steps.push(...out.trace.steps);
     trace.gpuHoursUsed += out.trace.gpuHoursUsed;
@@ -151,6 +152,18 @@ export async function runReaStrategy(
     if (out.trace.gpuHoursUsed === 0 || !isTerminalPlan(out.state)) break;
   }
   return { trace, state: plans[plans.length - 1]!, plans, firstTrace: firstTrace! };
+}
+
+export function planOutcome(state: PlanState): PlanOutcome {
+  return {
+    id: state.id,
+    approvedGpuHours: state.budget.approvedGpuHours,
+    spentGpuHours: spentGpuHours(state),
+    winner: state.winner !== undefined,
+    stopReason:
+      state.finishedReason ??
+      `${state.status}${state.pauseReason ? ` (${state.pauseReason})` : ''} in ${state.step}`,
+  };
 }
 
 async function runPlanWith(

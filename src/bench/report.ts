@@ -2,6 +2,7 @@ import type { KnobValues } from '../config/rea-config.ts';
 import { describeChange } from '../core/knobs.ts';
 import type { BenchResult, StrategySummary } from './bench.ts';
 import { medianCurve, type Spread } from './measure.ts';
+import type { PlanOutcome } from './types.ts';
 
 // Rendering of a bench result: the Markdown table (also what the README quotes), the acceptance checks of
 // issue 5, the JSON for scripts and the chart's data.
@@ -119,6 +120,7 @@ export function renderMarkdown(
       );
     }
   }
+  lines.push(...budgetLines(r));
   const checks = acceptance(r);
   if (checks.length > 0) {
     lines.push('');
@@ -129,6 +131,30 @@ export function renderMarkdown(
   lines.push('');
   lines.push(`Trainings: ${extra.cache}. Command: \`${extra.command}\``);
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The budget promise over every rea plan the bench ran: none over what it was approved, and none ending
+ * without a confirmed winner with more than a tenth of its budget unspent. Stop reasons are counted.
+ */
+export function budgetLines(r: BenchResult): string[] {
+  const plans = r.results.filter((x) => x.strategy === 'rea').flatMap((x) => x.plans ?? []);
+  if (plans.length === 0) return [];
+  const over = plans.filter((p) => p.spentGpuHours > p.approvedGpuHours * (1 + 1e-9));
+  // As the promise is tested: a tenth of the budget, or one more full run when that is more (a later plan of
+  // a repetition runs on what the earlier ones left, sometimes a few runs' worth).
+  const slack = (p: PlanOutcome) => Math.max(0.1 * p.approvedGpuHours, r.fullRunGpuHours);
+  const unspent = plans.filter((p) => !p.winner && p.approvedGpuHours - p.spentGpuHours > slack(p) + 1e-12);
+  const reasons = new Map<string, number>();
+  for (const p of plans) reasons.set(p.stopReason, (reasons.get(p.stopReason) ?? 0) + 1);
+  return [
+    '',
+    `Budget (rea, ${plans.length} plans over ${r.seeds.length} seeds): ${over.length} over budget; ${unspent.length} ended without a confirmed winner with more than 10% (or one full run) unspent${unspent.length > 0 ? ` (${unspent.map((p) => `${p.id}: ${Number((p.approvedGpuHours - p.spentGpuHours).toPrecision(3))} of ${Number(p.approvedGpuHours.toPrecision(3))}`).join('; ')})` : ''}. Stop reasons: ${[
+      ...reasons,
+    ]
+      .map(([k, n]) => `${k} (${n})`)
+      .join('; ')}.`,
+  ];
 }
 
 export function benchJson(r: BenchResult) {
@@ -174,6 +200,17 @@ export function benchJson(r: BenchResult) {
               runs: x.runs,
               gpu_hours_to_50: x.hoursTo50 ?? null,
               gpu_hours_to_90: x.hoursTo90 ?? null,
+              ...(x.plans
+                ? {
+                    plans: x.plans.map((p) => ({
+                      id: p.id,
+                      approved_gpu_hours: p.approvedGpuHours,
+                      spent_gpu_hours: p.spentGpuHours,
+                      winner: p.winner,
+                      stop_reason: p.stopReason,
+                    })),
+                  }
+                : {}),
             })),
         },
       ]),

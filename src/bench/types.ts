@@ -31,8 +31,21 @@ export interface SearchStep {
   pick: KnobValues | undefined;
 }
 
+/** How one rea plan of a bench repetition ended: what it was given, what it spent, and why it stopped. */
+export interface PlanOutcome {
+  id: string;
+  approvedGpuHours: number;
+  spentGpuHours: number;
+  /** A winner confirmed on fresh seeds. */
+  winner: boolean;
+  /** The plan's recorded reason, or its status and pause reason when it did not finish. */
+  stopReason: string;
+}
+
 export interface SearchTrace {
   steps: SearchStep[];
+  /** rea only: each plan the repetition ran, in order. */
+  plans?: PlanOutcome[];
   /** The strategy's final pick (undefined: keep the baseline). */
   final: KnobValues | undefined;
   gpuHoursUsed: number;
@@ -46,6 +59,8 @@ export interface SeedResult {
   finalPick: KnobValues | undefined;
   gpuHoursUsed: number;
   runs: number;
+  /** rea only: each plan the repetition ran, with its spend and stop reason (the budget promise, per plan). */
+  plans?: PlanOutcome[];
   trajectory: TrajectoryPoint[];
   hoursTo50: number | undefined;
   hoursTo90: number | undefined;

@@ -299,13 +299,19 @@ export function addCandidate(state: PlanState, c: Omit<Candidate, 'id'>): Candid
   return candidate;
 }
 
-/** Creates the runs of a step: baseline runs for seeds not yet measured at that fidelity, then candidates. */
+/**
+ * Creates the runs of a step: baseline runs for seeds not yet measured at that fidelity, then candidates. A
+ * baseline run the budget guard dropped before it ran is added again: the step compares against it, and the
+ * budget (`missingBaselineCost`) already counts it as still to pay.
+ */
 export function addStepRuns(state: PlanState, step: StepName, candidates: Candidate[]): void {
   const fidelity = fidelityFor(state.spec, step);
   const phase = stepPhase(step);
   const estimate = estimateRun(state.costSamples, fidelity, state.spec);
   const have = new Set(
-    state.runs.filter((r) => r.role === 'baseline' && r.fidelity === fidelity).map((r) => r.seed),
+    state.runs
+      .filter((r) => r.role === 'baseline' && r.fidelity === fidelity && !r.dropped)
+      .map((r) => r.seed),
   );
   const make = (candidate: Candidate, role: Run['role'], seed: number): Run => ({
     id: `r${state.runs.length + 1}`,

@@ -158,6 +158,8 @@ describe('the budget promise', () => {
     fc.assert(
       fc.property(scenario, (sc) => {
         const { state, asked, smallest, approvedAtStart, fullRun } = play(sc);
+        // REA_PROPERTY_TRACE=1 prints each plan's decisions (with REA_PROPERTY_EXAMPLE, one counterexample's).
+        if (process.env.REA_PROPERTY_TRACE) for (const d of state.decisions) console.log(d.step, d.text);
         // Asking is for a budget that could not have paid for the smallest plan at what runs really cost
         // (with room for their spread and lost runs), not for a screen that ran over.
         // (A plan approved at its p50 may come back for a top-up when runs cost what the p90 allowed for.)
@@ -187,6 +189,8 @@ describe('the budget promise', () => {
       {
         numRuns: Number(process.env.REA_PROPERTY_RUNS ?? 200),
         seed: Number(process.env.REA_PROPERTY_SEED ?? 21),
+        // A counterexample fast-check printed, replayed first: REA_PROPERTY_EXAMPLE='{"hypotheses":2,...}'
+        examples: process.env.REA_PROPERTY_EXAMPLE ? [[JSON.parse(process.env.REA_PROPERTY_EXAMPLE)]] : [],
       },
     );
   }, 900_000);

@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 // src/core is the pure domain: no I/O, no clock, no randomness, no outer layers (DESIGN section 12).
 
 const coreDir = path.resolve(import.meta.dirname, '../../src/core');
-const files = readdirSync(coreDir).filter((f) => f.endsWith('.ts'));
+// Every file under src/core, phase-rules/ and any other subfolder included.
+const files = (readdirSync(coreDir, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts'));
 /** Libraries that compute without I/O, clock or randomness: schemas, diffs and glob matching. */
 const PURE_LIBRARIES = new Set(['zod', 'diff', 'minimatch']);
 
@@ -24,7 +25,10 @@ describe('src/core purity', () => {
     const text = readFileSync(path.join(coreDir, file), 'utf8');
     for (const spec of imports(text)) {
       // Core is the ground floor (issue 14): not even types come from config or any other layer.
-      const allowed = (spec.startsWith('./') && !spec.includes('/../')) || PURE_LIBRARIES.has(spec);
+      const inCore =
+        spec.startsWith('.') &&
+        !path.relative(coreDir, path.resolve(coreDir, path.dirname(file), spec)).startsWith('..');
+      const allowed = inCore || PURE_LIBRARIES.has(spec);
       expect(allowed, `${file} imports ${spec}`).toBe(true);
     }
   });

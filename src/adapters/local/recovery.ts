@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { RunnerReport } from '../../app/ports.ts';
 import { readLogTail } from '../shared/log-tail.ts';
 import { isOurGroup, killGroup } from './process-supervision.ts';
+import { pathExists } from './scratch-copy.ts';
 
 // After rea stops (killed, crashed, redeployed) the attempts it was running are nobody's: their processes
 // may still hold GPUs and no one will report how they ended. The pid file each attempt leaves in its
@@ -53,15 +54,6 @@ export async function stopOrphan(
     gpuHours: (durationSec * opts.gpus) / 3600,
     durationSec,
   };
-}
-
-async function pathExists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function mtimeMs(file: string): Promise<number | undefined> {

@@ -125,7 +125,7 @@ async function insideCopy(root: string, rel: string): Promise<string> {
   return abs;
 }
 
-async function pathExists(file: string): Promise<boolean> {
+export async function pathExists(file: string): Promise<boolean> {
   try {
     await stat(file);
     return true;

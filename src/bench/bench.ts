@@ -60,6 +60,12 @@ export interface WarmStartResult {
 }
 
 export interface BenchResult {
+  /** BENCH_PROTOCOL of the run that measured it. */
+  protocol: number;
+  /** The Optuna version the TPE strategies ran with, when they ran. */
+  optunaVersion?: string;
+  /** Strategies whose rows come from a reference file (measured once, not in this run), and that file. */
+  reference?: { file: string; command: string; strategies: BenchStrategy[] };
   model: string;
   metric: string;
   goal: 'minimize' | 'maximize';
@@ -81,6 +87,12 @@ export function seedBaseFor(seed: number): number {
   return seed * 10_000 + 1;
 }
 
+/** `[#####.....] 5/10`: where a long bench is, on stderr. */
+export function progressBar(done: number, total: number, width = 20): string {
+  const filled = total > 0 ? Math.round((done / total) * width) : width;
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`;
+}
+
 async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
@@ -92,6 +104,42 @@ async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>
   await Promise.all(workers);
 }
 
+/**
+ * What `rea bench search` measures, in a number: results of one protocol are comparable (and a reference of
+ * peers can be reused) only with another of the same version. Bump it when the budget, the charging rule, the
+ * fresh-seed evaluation or a strategy's definition changes.
+ */
+export const BENCH_PROTOCOL = 2;
+
+/** The table row of each strategy: medians and spreads over its seeds. */
+export function summarize(
+  strategies: readonly BenchStrategy[],
+  results: readonly SeedResult[],
+): StrategySummary[] {
+  return strategies.map((strategy): StrategySummary => {
+    const rs = results.filter((r) => r.strategy === strategy);
+    return {
+      strategy,
+      seeds: rs.length,
+      finalImprovement: spread(rs.map((r) => r.finalImprovement)),
+      gpuHoursUsed: spread(rs.map((r) => r.gpuHoursUsed)),
+      hoursTo50: spread(rs.map((r) => r.hoursTo50)),
+      hoursTo90: spread(rs.map((r) => r.hoursTo90)),
+      reached50: rs.filter((r) => r.hoursTo50 !== undefined).length,
+      reached90: rs.filter((r) => r.hoursTo90 !== undefined).length,
+    };
+  });
+}
+
+/** GPU-hours to 50% and 90% of `best`, from each result's trajectory (best changes when results are merged). */
+export function scoreAgainst(results: readonly SeedResult[], best: number): SeedResult[] {
+  return results.map((r) => ({
+    ...r,
+    hoursTo50: best > 0 ? hoursToReach(r.trajectory, 0.5 * best) : undefined,
+    hoursTo90: best > 0 ? hoursToReach(r.trajectory, 0.9 * best) : undefined,
+  }));
+}
+
 export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   const { model, trainer } = opts;
   const cfg = model.config;
@@ -100,6 +148,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   const say = opts.progress ?? (() => {});
   const skipped: BenchResult['skipped'] = [];
   let strategies = [...opts.strategies];
+  let optunaVersion: string | undefined;
   if (strategies.some((s) => s === 'tpe' || s === 'tpe-hyperband')) {
     const optuna = await checkOptuna(opts.python);
     if (!optuna.ok) {
@@ -111,6 +160,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       strategies = strategies.filter((x) => x !== 'tpe' && x !== 'tpe-hyperband');
     } else {
       say(`Optuna ${optuna.version} via ${opts.python}`);
+      optunaVersion = optuna.version;
     }
   }
   const seeds = Array.from({ length: opts.seeds }, (_, i) => i + 1);
@@ -185,7 +235,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     const stats =
       'stats' in trainer ? (trainer as { stats: { trained: number; cached: number } }).stats : undefined;
     say(
-      `[${done}/${jobs.length}] ${strategy} seed ${seed}: ${trace.steps.length} runs, ${fmt(trace.gpuHoursUsed)} GPU-h` +
+      `${progressBar(done, jobs.length)} ${strategy} seed ${seed}: ${trace.steps.length} runs, ${fmt(trace.gpuHoursUsed)} GPU-h` +
         `${stats ? ` (trainings so far: ${stats.trained} run, ${stats.cached} from cache)` : ''}, ${((Date.now() - started) / 1000).toFixed(0)} s`,
     );
   };
@@ -258,20 +308,10 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       });
     }
   }
-  const summaries = strategies.map((strategy): StrategySummary => {
-    const rs = results.filter((r) => r.strategy === strategy);
-    return {
-      strategy,
-      seeds: rs.length,
-      finalImprovement: spread(rs.map((r) => r.finalImprovement)),
-      gpuHoursUsed: spread(rs.map((r) => r.gpuHoursUsed)),
-      hoursTo50: spread(rs.map((r) => r.hoursTo50)),
-      hoursTo90: spread(rs.map((r) => r.hoursTo90)),
-      reached50: rs.filter((r) => r.hoursTo50 !== undefined).length,
-      reached90: rs.filter((r) => r.hoursTo90 !== undefined).length,
-    };
-  });
+  const summaries = summarize(strategies, results);
   const out: BenchResult = {
+    protocol: BENCH_PROTOCOL,
+    ...(optunaVersion !== undefined ? { optunaVersion } : {}),
     model: cfg.model,
     metric: cfg.metric.name,
     goal,

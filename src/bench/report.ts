@@ -71,9 +71,9 @@ export function acceptance(r: BenchResult): AcceptanceCheck[] {
   return out;
 }
 
-function row(s: StrategySummary, full: number): string {
+function row(s: StrategySummary, full: number, borrowed = false): string {
   const h = (x: number) => hoursText(x, full);
-  return `| ${s.strategy} | ${s.seeds} | ${spreadText(s.finalImprovement, pctText)} | ${spreadText(s.gpuHoursUsed, h, shortHours)} | ${spreadText(s.hoursTo50, h, shortHours)} (${s.reached50}/${s.seeds}) | ${spreadText(s.hoursTo90, h, shortHours)} (${s.reached90}/${s.seeds}) |`;
+  return `| ${s.strategy}${borrowed ? ' (reference)' : ''} | ${s.seeds} | ${spreadText(s.finalImprovement, pctText)} | ${spreadText(s.gpuHoursUsed, h, shortHours)} | ${spreadText(s.hoursTo50, h, shortHours)} (${s.reached50}/${s.seeds}) | ${spreadText(s.hoursTo90, h, shortHours)} (${s.reached90}/${s.seeds}) |`;
 }
 
 export function pickText(baseline: KnobValues, pick: KnobValues | undefined): string {
@@ -102,7 +102,8 @@ export function renderMarkdown(
     '| strategy | seeds | final improvement | GPU-hours used | GPU-hours to 50% (reached) | GPU-hours to 90% (reached) |',
   );
   lines.push('| --- | --- | --- | --- | --- | --- |');
-  for (const s of r.summaries) lines.push(row(s, r.fullRunGpuHours));
+  const borrowed = new Set<string>(r.reference?.strategies ?? []);
+  for (const s of r.summaries) lines.push(row(s, r.fullRunGpuHours, borrowed.has(s.strategy)));
   for (const s of r.skipped) lines.push(`| ${s.strategy} | skipped | ${s.reason} | | | |`);
   if (r.warmStart) {
     lines.push('');
@@ -129,6 +130,12 @@ export function renderMarkdown(
     for (const c of checks) lines.push(`- ${c.pass ? 'PASS' : 'FAIL'}: ${c.name}. ${c.detail}.`);
   }
   lines.push('');
+  if (r.reference && r.reference.strategies.length > 0) {
+    lines.push(
+      `Rows marked (reference) are not from this run: they come from ${r.reference.file} (\`${r.reference.command}\`), the same protocol (${r.protocol}), re-scored against the best of both.`,
+    );
+    lines.push('');
+  }
   lines.push(`Trainings: ${extra.cache}. Command: \`${extra.command}\``);
   return `${lines.join('\n')}\n`;
 }
@@ -157,7 +164,7 @@ export function budgetLines(r: BenchResult): string[] {
   ];
 }
 
-export function benchJson(r: BenchResult) {
+export function benchJson(r: BenchResult, command: string) {
   const num = (x: number) => (Number.isFinite(x) ? x : null);
   const sp = (s: Spread) => ({
     median: num(s.median),
@@ -167,6 +174,19 @@ export function benchJson(r: BenchResult) {
     max: num(s.max),
   });
   return {
+    // What makes rows comparable, and how to make them again: the file is reusable as a --reference.
+    protocol: r.protocol,
+    command,
+    optuna_version: r.optunaVersion ?? null,
+    ...(r.reference
+      ? {
+          reference: {
+            file: r.reference.file,
+            command: r.reference.command,
+            strategies: r.reference.strategies,
+          },
+        }
+      : {}),
     model: r.model,
     metric: r.metric,
     goal: r.goal,
@@ -200,6 +220,8 @@ export function benchJson(r: BenchResult) {
               runs: x.runs,
               gpu_hours_to_50: x.hoursTo50 ?? null,
               gpu_hours_to_90: x.hoursTo90 ?? null,
+              // [GPU-hours so far, the pick's fresh-seed improvement] after each run: what --reference re-scores.
+              trajectory: x.trajectory.map((p) => [p.gpuHours, p.improvement]),
               ...(x.plans
                 ? {
                     plans: x.plans.map((p) => ({

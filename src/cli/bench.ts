@@ -1,12 +1,13 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { renderBenchChart } from '../app/charts/bench-chart.ts';
-import { BENCH_STRATEGIES, type BenchStrategy, runBench } from '../bench/bench.ts';
+import { BENCH_STRATEGIES, type BenchResult, type BenchStrategy, runBench } from '../bench/bench.ts';
 import { DEFAULT_PYTHON } from '../bench/optuna.ts';
 import { requestedBudget } from '../bench/rea-strategy.ts';
+import { BenchReferenceError, parseReference, type Reference, withReference } from '../bench/reference.ts';
 import { benchJson, chartData, renderMarkdown } from '../bench/report.ts';
 import { CachedTrainer } from '../bench/trainer.ts';
 import { loadModelOrExit, loadRunbooksOrExit, parsePositive, UsageError } from './context.ts';
@@ -20,7 +21,9 @@ interface SearchOpts {
   dir?: string;
   budget?: string;
   budgetRuns?: string;
-  seeds: string;
+  seeds?: string;
+  quick?: boolean;
+  reference?: string;
   strategies: string;
   out: string;
   json?: boolean;
@@ -30,6 +33,35 @@ interface SearchOpts {
   jobs?: string;
   cache: boolean;
   python: string;
+}
+
+/** Seeds of `--quick`: enough for a direction in the inner loop, not for a claim (that takes the full 10). */
+const QUICK_SEEDS = 3;
+
+async function readReference(file: string): Promise<Reference> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(
+      `--reference ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+    );
+  }
+  try {
+    return parseReference(text, file);
+  } catch (e) {
+    if (e instanceof BenchReferenceError) throw new UsageError(`--reference: ${e.message}`);
+    throw e;
+  }
+}
+
+function mergeOrExit(result: BenchResult, reference: Reference): BenchResult {
+  try {
+    return withReference(result, reference);
+  } catch (e) {
+    if (e instanceof BenchReferenceError) throw new UsageError(`--reference: ${e.message}`);
+    throw e;
+  }
 }
 
 function parseCount(value: string, flag: string, min: number): number {
@@ -70,7 +102,15 @@ export function registerBench(program: Command): void {
       'GPU-hours per strategy and seed (default: what a rea plan for the model requests)',
     )
     .option('--budget-runs <n>', 'the budget in full-run equivalents (n x run.baseline_gpu_hours)')
-    .option('--seeds <n>', 'repetitions per strategy', '10')
+    .option('--seeds <n>', 'repetitions per strategy (default 10, the full protocol)')
+    .option(
+      '--quick',
+      'the inner loop: 3 seeds, same protocol (use with --reference to see the peers beside)',
+    )
+    .option(
+      '--reference <file>',
+      "a bench JSON of the same protocol (docs/bench/<task>-search.json): its strategies that this run does not measure are shown beside this run's, and its budget is the default",
+    )
     .option('--strategies <list>', `comma-separated, of ${BENCH_STRATEGIES.join(', ')}`, DEFAULT_STRATEGIES)
     .option(
       '--warm-start',
@@ -90,7 +130,10 @@ export function registerBench(program: Command): void {
     .action(async (opts: SearchOpts) => {
       const dir = opts.dir ?? EXAMPLE_DIR;
       const strategies = parseStrategies(opts.strategies, opts.warmStart === true);
-      const seeds = parseCount(opts.seeds, '--seeds', 1);
+      if (opts.quick && opts.seeds !== undefined) throw new UsageError('give --quick or --seeds, not both');
+      const seeds = opts.quick ? QUICK_SEEDS : parseCount(opts.seeds ?? '10', '--seeds', 1);
+      // Read first: a reference that cannot be used is refused before minutes of training.
+      const reference = opts.reference !== undefined ? await readReference(opts.reference) : undefined;
       const evalSeeds = parseCount(opts.evalSeeds, '--eval-seeds', 1);
       const parallel = parseCount(opts.parallel, '--parallel', 1);
       const jobs = opts.jobs === undefined ? os.availableParallelism() : parseCount(opts.jobs, '--jobs', 1);
@@ -103,7 +146,7 @@ export function registerBench(program: Command): void {
           ? parsePositive(opts.budgetRuns, '--budget-runs') * model.config.run.baseline_gpu_hours
           : opts.budget !== undefined
             ? parsePositive(opts.budget, '--budget')
-            : await requestedBudget(model);
+            : (reference?.budget_gpu_hours ?? (await requestedBudget(model)));
       const out = path.resolve(opts.out);
       const say = (line: string) => process.stderr.write(`rea bench: ${line}\n`);
       const workDir = path.join(out, 'work', String(process.pid));
@@ -124,7 +167,7 @@ export function registerBench(program: Command): void {
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       const started = Date.now();
-      let result: Awaited<ReturnType<typeof runBench>>;
+      let result: BenchResult;
       try {
         result = await runBench({
           model,
@@ -142,14 +185,15 @@ export function registerBench(program: Command): void {
         await trainer.close();
         await rm(workDir, { recursive: true, force: true });
       }
+      if (reference) result = mergeOrExit(result, reference);
       const secs = ((Date.now() - started) / 1000).toFixed(0);
       const s = trainer.stats;
       const cache = `${s.trained + s.failed} trained now (${s.failed} failed), ${s.cached} reused from the cache in ${path.join(opts.out, 'cache')} (training is deterministic in configuration, fidelity and seed, so successful trainings are cached and repeated strategies and seeds are cheap); ${secs} s on ${os.availableParallelism()} CPUs`;
-      const command = `rea bench search${opts.dir ? ` --dir ${opts.dir}` : ''}${opts.budget ? ` --budget ${opts.budget}` : ''}${opts.budgetRuns ? ` --budget-runs ${opts.budgetRuns}` : ''} --seeds ${seeds} --strategies ${strategies.filter((x) => x !== 'rea-warm').join(',')}${opts.warmStart || strategies.includes('rea-warm') ? ' --warm-start' : ''}`;
+      const command = `rea bench search${opts.dir ? ` --dir ${opts.dir}` : ''}${opts.budget ? ` --budget ${opts.budget}` : ''}${opts.budgetRuns ? ` --budget-runs ${opts.budgetRuns}` : ''} ${opts.quick ? ' --quick' : ` --seeds ${seeds}`}${opts.reference ? ` --reference ${opts.reference}` : ''} --strategies ${strategies.filter((x) => x !== 'rea-warm').join(',')}${opts.warmStart || strategies.includes('rea-warm') ? ' --warm-start' : ''}`;
       const md = renderMarkdown(result, model.baseline, { cache, command });
       await mkdir(out, { recursive: true });
       const base = path.join(out, `${model.config.model}-search`);
-      const json = benchJson(result);
+      const json = benchJson(result, command);
       const data = chartData(result);
       const png = await renderBenchChart({
         title: `${model.config.model}: improvement of each strategy's pick vs GPU-hours (median of ${seeds} seeds)`,

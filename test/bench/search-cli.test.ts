@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -97,7 +97,28 @@ describe('rea bench search (smoke)', () => {
     expect(
       json.strategies.random.seeds.every((s: SeedRow) => Math.abs(s.gpu_hours_used - 0.006) < 1e-9),
     ).toBe(true);
-    expect(stderr).toMatch(/\[\d+\/\d+\] rea seed 1/);
+    expect(stderr).toMatch(/\[[#.]+\] \d+\/\d+ rea seed 1/);
+    // What a reader needs to check a pick elsewhere and to reuse the file as a reference (issue 23).
+    expect(json.protocol).toEqual(expect.any(Number));
+    expect(json.command).toMatch(/^rea bench search .*--seeds 2/);
+    for (const name of expected) {
+      for (const s of json.strategies[name].seeds) {
+        expect(s.trajectory.length).toBe(s.runs);
+        const last = s.trajectory[s.trajectory.length - 1];
+        expect(last[0]).toBeCloseTo(s.gpu_hours_used, 12);
+      }
+    }
+    for (const s of json.strategies.rea.seeds) {
+      expect(s.pick).toEqual(expect.any(Object));
+      expect(s.plans.length).toBeGreaterThan(0);
+      for (const p of s.plans) {
+        expect(p.spent_gpu_hours).toBeLessThanOrEqual(p.approved_gpu_hours + 1e-9);
+        expect(p.stop_reason).toEqual(expect.any(String));
+        expect(typeof p.winner).toBe('boolean');
+      }
+      const spent = s.plans.reduce((a: number, p: { spent_gpu_hours: number }) => a + p.spent_gpu_hours, 0);
+      expect(spent).toBeCloseTo(s.gpu_hours_used, 12);
+    }
 
     const png = await readFile(path.join(dir, 'out', 'toy-ranker-search.png'));
     expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
@@ -126,7 +147,44 @@ describe('rea bench search (smoke)', () => {
     expect(m).not.toBeNull();
     expect(m![1]).toBe(m![2]);
     expect(Number(m![3])).toBeGreaterThan(0);
-  }, 120_000);
+
+    // Peers measured once and reused: rea alone, with the first run's random search beside it.
+    const ref = path.join(dir, 'out', 'toy-ranker-search.json');
+    const withRef = await bench([
+      '--strategies',
+      'rea',
+      '--eval-seeds',
+      '2',
+      '--out',
+      'out2',
+      '--reference',
+      ref,
+    ]);
+    expect(withRef.stdout).toMatch(/\| rea \| 2 \|/);
+    expect(withRef.stdout).toMatch(/\| random \(reference\) \| 2 \|/);
+    expect(withRef.stdout).toContain(`Rows marked (reference) are not from this run: they come from ${ref}`);
+    const merged = JSON.parse(await readFile(path.join(dir, 'out2', 'toy-ranker-search.json'), 'utf8'));
+    // The reference's budget is the default, and its random rows keep their picks and spend.
+    expect(merged.budget_gpu_hours).toBe(0.006);
+    expect(merged.reference.strategies).toContain('random');
+    expect(merged.strategies.random.seeds.map((x: SeedRow) => x.final_improvement)).toEqual(
+      json.strategies.random.seeds.map((x: SeedRow) => x.final_improvement),
+    );
+
+    // A reference from another protocol version is refused before any training, saying why.
+    const old = path.join(dir, 'old-protocol.json');
+    await writeFile(old, JSON.stringify({ ...json, protocol: json.protocol - 1 }));
+    const refused = await bench(['--strategies', 'rea', '--out', 'out3', '--reference', old]).then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(refused?.code).toBe(2);
+    expect(refused?.stderr).toMatch(
+      new RegExp(
+        `measured under bench protocol ${json.protocol - 1}, this rea measures protocol ${json.protocol}`,
+      ),
+    );
+  }, 240_000);
 
   it('skips the Optuna strategies with a clear message when Optuna cannot be imported', async () => {
     const { stdout, stderr } = await bench(

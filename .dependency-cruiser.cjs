@@ -1,8 +1,8 @@
 // What the layout promises (DESIGN section 12, docs/architecture.md), checked by `npm run layout`:
 // no import cycle between files; core is the ground floor; adapters meet only in app/ (through ports) or in
-// the composition root; and the top-level folders of src/ form layers that import only downwards, so that no
-// cycle between folders can form either:
-//   core < config < app < db, adapters/* < bench < cli, main.ts
+// the server assembly (src/server/); and the top-level folders of src/ form layers that import only
+// downwards, so that no cycle between folders can form either:
+//   core < config < app < db, adapters/* < bench < server < cli, main.ts
 // (adapters/shared holds helpers several adapters use; it is not an adapter.)
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -65,7 +65,14 @@ module.exports = {
       name: 'bench-imports-downwards',
       severity: 'error',
       from: { path: '^src/bench/' },
-      to: { path: '^src/(cli/|main\\.ts)' },
+      to: { path: '^src/(cli/|server/|main\\.ts)' },
+    },
+    {
+      name: 'server-does-not-import-the-cli',
+      severity: 'error',
+      comment: 'src/server assembles rea serve from app, adapters, db and config; the CLI sits above it.',
+      from: { path: '^src/server/' },
+      to: { path: '^src/(cli|bench)/' },
     },
     {
       name: 'main-does-not-import-the-cli',

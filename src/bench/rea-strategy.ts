@@ -7,7 +7,7 @@ import type { KnobValues } from '../config/rea-config.ts';
 import { decide, isTerminalPlan, spentGpuHours } from '../core/decide.ts';
 import { computeInsights } from '../core/insights.ts';
 import type { Effect, PlanEvent, PlanState, Runbook } from '../core/model.ts';
-import { createPlan } from '../core/plan.ts';
+import { createPlan, layoutEstimate } from '../core/plan.ts';
 import { chargeFor } from './measure.ts';
 import type { PlanOutcome, SearchTrace, Trainer } from './types.ts';
 
@@ -119,15 +119,19 @@ const MAX_PLANS = 4;
 export async function runReaStrategy(
   opts: Omit<ReaPlanOptions, 'history'>,
 ): Promise<ReaPlanResult & { plans: PlanState[]; firstTrace: SearchTrace }> {
-  const full = opts.model.config.run.baseline_gpu_hours;
+  const spec = specFrom(opts.model);
+  spec.overheadGpuHours = 0;
+  const smallest = layoutEstimate(spec, 1, 'minimal', []).gpuHoursP50;
   const plans: PlanState[] = [];
   const trace: SearchTrace = { steps: [], final: undefined, gpuHoursUsed: 0, notes: [], plans: [] };
   let champion: { overrides: KnobValues; relEffect: number } | undefined;
   let firstTrace: SearchTrace | undefined;
   for (let k = 0; k < MAX_PLANS; k++) {
     const left = opts.budgetGpuHours - trace.gpuHoursUsed;
-    // A plan needs at least its baseline replicas and one screened hypothesis at validation fidelity.
-    if (left < 4 * opts.model.config.fidelity.validation * full - 1e-12) break;
+    // A team does not start a plan it cannot finish: what is left must pay for the smallest plan that can
+    // name a winner (baseline replicas, one screened hypothesis, one confirmation on every seed), or the
+    // plan would only pause for more budget at once.
+    if (left < smallest - 1e-12) break;
     const out = await runPlanWith(
       {
         ...opts,

@@ -4,6 +4,7 @@
 One JSON object per line on stdin, one answer per line on stdout; nothing else is written to stdout.
 Requests:
   {"op": "create", "seed": 1, "direction": "minimize"|"maximize", "space": {...},
+   "sampler": "tpe"|"tpe-multivariate"|"random",
    "pruner": "none"|"hyperband", "min_resource": 1, "max_resource": 9, "reduction_factor": 3}
       space: name -> {"type": "float", "low", "high", "log"} | {"type": "int", "low", "high", "step"}
                      | {"type": "categorical", "choices": [...]}
@@ -14,6 +15,7 @@ Errors answer {"error": "..."}; the bridge exits when stdin closes.
 """
 import json
 import sys
+import warnings
 
 try:
     import optuna
@@ -22,6 +24,19 @@ except ImportError as e:  # the TypeScript side checks this first; say it plainl
     sys.exit(3)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+# multivariate, group and constant_liar are marked experimental: the warning says nothing the bench needs.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def sampler_for(name, seed):
+    """The bench strategies differ only here (and in the pruner)."""
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "tpe-multivariate":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise ValueError(f"unknown sampler {name!r}")
 
 
 def distribution(spec):
@@ -48,7 +63,7 @@ def main():
             op = req.get("op")
             if op == "create":
                 space = {k: distribution(v) for k, v in req["space"].items()}
-                sampler = optuna.samplers.TPESampler(seed=int(req["seed"]))
+                sampler = sampler_for(req.get("sampler", "tpe"), int(req["seed"]))
                 pruner = optuna.pruners.NopPruner()
                 if req.get("pruner") == "hyperband":
                     pruner = optuna.pruners.HyperbandPruner(

@@ -1,6 +1,6 @@
 import type { ModelDir } from '../config/load.ts';
 import type { KnobValues } from '../config/rea-config.ts';
-import { overridesKey } from '../core/knobs.ts';
+import { assertNever, overridesKey } from '../core/knobs.ts';
 import type { PlanState, Runbook } from '../core/model.ts';
 import {
   freshSeeds,
@@ -10,18 +10,43 @@ import {
   spread,
   type TrajectoryPoint,
 } from './measure.ts';
-import { checkOptuna, OPTUNA_HINT, runOptuna } from './optuna.ts';
+import { checkOptuna, isOptunaStrategy, OPTUNA_HINT, runOptuna } from './optuna.ts';
 import { runRandomSearch } from './random-search.ts';
-import { runReaPlan, runReaStrategy } from './rea-strategy.ts';
-import type { SearchTrace, SeedResult, Trainer } from './types.ts';
+import { planOutcome, runReaPlan, runReaStrategy } from './rea-strategy.ts';
+import { type PlanOutcome, type SearchTrace, type SeedResult, STRATEGIES, type Trainer } from './types.ts';
 
 // `rea bench search`: every strategy searches the same knob space with the same GPU-hour budget on the
 // same bench seeds; then every configuration a strategy picked (along the way and at the end) is trained at
 // full fidelity on fresh seeds, paired with the baseline on the same seeds, so that strategies are judged by
 // what their picks are really worth, not by the noisy value their search saw.
 
-export const BENCH_STRATEGIES = ['rea', 'random', 'tpe', 'tpe-hyperband', 'rea-warm'] as const;
+export const BENCH_STRATEGIES = [...STRATEGIES, 'rea-warm'] as const;
 export type BenchStrategy = (typeof BENCH_STRATEGIES)[number];
+
+/** The standard searches rea is measured against (issue 24's "every peer strategy"); rea's own are not. */
+export function isPeer(strategy: BenchStrategy): boolean {
+  switch (strategy) {
+    case 'random':
+    case 'tpe':
+    case 'tpe-hyperband':
+    case 'random-hyperband':
+    case 'tpe-multivariate':
+      return true;
+    case 'rea':
+    case 'rea-warm':
+      return false;
+    default:
+      return assertNever(strategy);
+  }
+}
+
+export const PEERS: readonly BenchStrategy[] = BENCH_STRATEGIES.filter(isPeer);
+
+/** A plan's outcome with its confirmed winner's configuration (what the fresh seeds re-measure). */
+function outcomeOf(state: PlanState): PlanOutcome {
+  const o = planOutcome(state);
+  return state.winner ? { ...o, winnerPick: state.winner.overrides } : o;
+}
 
 export interface BenchOptions {
   model: ModelDir;
@@ -149,15 +174,15 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   const skipped: BenchResult['skipped'] = [];
   let strategies = [...opts.strategies];
   let optunaVersion: string | undefined;
-  if (strategies.some((s) => s === 'tpe' || s === 'tpe-hyperband')) {
+  if (strategies.some(isOptunaStrategy)) {
     const optuna = await checkOptuna(opts.python);
     if (!optuna.ok) {
-      for (const s of strategies.filter((x) => x === 'tpe' || x === 'tpe-hyperband')) {
+      for (const s of strategies.filter(isOptunaStrategy)) {
         const reason = `Optuna is not available (${optuna.reason}); ${OPTUNA_HINT}`;
         skipped.push({ strategy: s, reason });
         say(`skipping ${s}: ${reason}`);
       }
-      strategies = strategies.filter((x) => x !== 'tpe' && x !== 'tpe-hyperband');
+      strategies = strategies.filter((x) => !isOptunaStrategy(x));
     } else {
       say(`Optuna ${optuna.version} via ${opts.python}`);
       optunaVersion = optuna.version;
@@ -203,7 +228,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
         plans.set(seed, out.plans[0]!);
         // The first plan alone is what a warm-started second plan is compared with.
         traces.set(key('rea-first', seed), out.firstTrace);
-        trace = out.trace;
+        trace = { ...out.trace, plans: out.plans.map(outcomeOf) };
         break;
       }
       case 'rea-warm': {
@@ -218,7 +243,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
           history: [first],
           id: `bench-rea-warm-${seed}`,
         });
-        trace = out.trace;
+        trace = { ...out.trace, plans: [outcomeOf(out.state)] };
         trace.notes.push(`plan finished: ${out.state.finishedReason ?? out.state.status}`);
         break;
       }
@@ -227,8 +252,12 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
         break;
       case 'tpe':
       case 'tpe-hyperband':
-        trace = await runOptuna({ ...common, python: opts.python, hyperband: strategy === 'tpe-hyperband' });
+      case 'random-hyperband':
+      case 'tpe-multivariate':
+        trace = await runOptuna({ ...common, python: opts.python, strategy });
         break;
+      default:
+        assertNever(strategy);
     }
     traces.set(key(strategy, seed), trace);
     done += 1;
@@ -254,6 +283,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   for (const t of traces.values()) {
     for (const s of t.steps) if (s.pick) picks.set(overridesKey(s.pick), s.pick);
     if (t.final) picks.set(overridesKey(t.final), t.final);
+    // Every confirmed winner, even one a later plan's better winner replaced as the pick.
+    for (const p of t.plans ?? []) if (p.winnerPick) picks.set(overridesKey(p.winnerPick), p.winnerPick);
   }
   say(
     `evaluating ${picks.size} picked configurations and the baseline at full fidelity on ${evalSeeds.length} fresh seeds`,
@@ -301,7 +332,11 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
         finalPick: t.final,
         gpuHoursUsed: t.gpuHoursUsed,
         runs: t.steps.length,
-        ...(t.plans ? { plans: t.plans } : {}),
+        ...(t.plans
+          ? {
+              plans: t.plans.map((p) => (p.winnerPick ? { ...p, winnerImprovement: imp(p.winnerPick) } : p)),
+            }
+          : {}),
         trajectory: traj,
         hoursTo50: best > 0 ? hoursToReach(traj, 0.5 * best) : undefined,
         hoursTo90: best > 0 ? hoursToReach(traj, 0.9 * best) : undefined,

@@ -5,6 +5,7 @@ import {
   BENCH_STRATEGIES,
   type BenchResult,
   type BenchStrategy,
+  isPeer,
   scoreAgainst,
   summarize,
 } from './bench.ts';
@@ -104,9 +105,10 @@ export function withReference(current: BenchResult, ref: Reference): BenchResult
     );
   }
   const ran = new Set(current.summaries.map((s) => s.strategy));
-  // Peers only: a reference's rea rows are an older planner's, which is what a run of rea replaces.
+  // Peers only (all of them, random+Hyperband and multivariate TPE included): a reference's rea rows are an
+  // older planner's, which is what a run of rea replaces.
   const borrowed = BENCH_STRATEGIES.filter(
-    (s) => s !== 'rea' && s !== 'rea-warm' && !ran.has(s) && ref.strategies[s] !== undefined,
+    (s) => isPeer(s) && !ran.has(s) && ref.strategies[s] !== undefined,
   );
   const better = ref.best_improvement > current.bestImprovement;
   const best = better ? ref.best_improvement : current.bestImprovement;

@@ -1,22 +1,14 @@
 import type { KnobValues } from '../config/rea-config.ts';
 import { describeChange } from '../core/knobs.ts';
+import { acceptance, acceptanceLines, leftUnspent, overBudget, reaPlans } from './acceptance.ts';
 import type { BenchResult, StrategySummary } from './bench.ts';
+import { hoursText, pctText } from './format.ts';
 import { medianCurve, type Spread } from './measure.ts';
-import type { PlanOutcome } from './types.ts';
 
-// Rendering of a bench result: the Markdown table (also what the README quotes), the acceptance checks of
-// issue 5, the JSON for scripts and the chart's data.
+// Rendering of a bench result: the Markdown table (also what the README quotes), the acceptance block of
+// issue 24 (src/bench/acceptance.ts), the JSON for scripts and the chart's data.
 
-export function pctText(x: number): string {
-  if (!Number.isFinite(x)) return 'n/a';
-  return `${x >= 0 ? '+' : ''}${(x * 100).toFixed(2)}%`;
-}
-
-function hoursText(h: number, full: number): string {
-  if (h === Number.POSITIVE_INFINITY) return 'not reached';
-  if (!Number.isFinite(h)) return 'n/a';
-  return `${Number(h.toPrecision(3))} (${Number((h / full).toPrecision(3))} runs)`;
-}
+export { pctText };
 
 function spreadText(s: Spread, f: (x: number) => string, g: (x: number) => string = f): string {
   if (s.n === 0) return 'n/a';
@@ -26,49 +18,6 @@ function spreadText(s: Spread, f: (x: number) => string, g: (x: number) => strin
 function shortHours(h: number): string {
   if (h === Number.POSITIVE_INFINITY) return 'not reached';
   return Number.isFinite(h) ? String(Number(h.toPrecision(3))) : 'n/a';
-}
-
-export interface AcceptanceCheck {
-  name: string;
-  pass: boolean | undefined;
-  detail: string;
-}
-
-/** Issue 5's acceptance, measured: undefined where a strategy it needs was not run. */
-export function acceptance(r: BenchResult): AcceptanceCheck[] {
-  const by = (s: string) => r.summaries.find((x) => x.strategy === s);
-  const rea = by('rea');
-  const random = by('random');
-  const tpe = by('tpe');
-  const out: AcceptanceCheck[] = [];
-  if (rea && random) {
-    const a = rea.hoursTo90.median;
-    const b = random.hoursTo90.median;
-    const pass = Number.isFinite(a) && (b === Number.POSITIVE_INFINITY || a <= 0.5 * b);
-    out.push({
-      name: 'rea reaches 90% of the best with at most half the GPU-hours random search needs',
-      pass,
-      detail: `median GPU-hours to 90%: rea ${hoursText(a, r.fullRunGpuHours)}, random ${hoursText(b, r.fullRunGpuHours)}${Number.isFinite(a) && Number.isFinite(b) && b > 0 ? ` (ratio ${(a / b).toFixed(2)})` : ''}`,
-    });
-  }
-  if (rea && tpe) {
-    const a = rea.finalImprovement.median;
-    const b = tpe.finalImprovement.median;
-    out.push({
-      name: "rea's final full-fidelity improvement at equal budget is at least Optuna TPE's",
-      pass: a >= b,
-      detail: `median final improvement: rea ${pctText(a)}, tpe ${pctText(b)}`,
-    });
-  }
-  if (r.warmStart) {
-    const m = r.warmStart.ratio.median;
-    out.push({
-      name: "a second plan with the first plan's insights reaches its improvement with at most 50% of the GPU-hours",
-      pass: Number.isFinite(m) && m <= 0.5,
-      detail: `median ratio second/first ${Number.isFinite(m) ? m.toFixed(2) : 'not reached'} [${r.warmStart.ratio.q1.toFixed(2)}, ${r.warmStart.ratio.q3.toFixed(2)}] over ${r.warmStart.perSeed.length} seeds`,
-    });
-  }
-  return out;
 }
 
 function row(s: StrategySummary, full: number, borrowed = false): string {
@@ -122,13 +71,10 @@ export function renderMarkdown(
     }
   }
   lines.push(...budgetLines(r));
-  const checks = acceptance(r);
-  if (checks.length > 0) {
-    lines.push('');
-    lines.push('Acceptance (issue 5):');
-    lines.push('');
-    for (const c of checks) lines.push(`- ${c.pass ? 'PASS' : 'FAIL'}: ${c.name}. ${c.detail}.`);
-  }
+  lines.push('');
+  lines.push("Acceptance (issue 24, the planner's criteria; n/a when a strategy it needs was not run):");
+  lines.push('');
+  lines.push(...acceptanceLines(acceptance(r)));
   lines.push('');
   if (r.reference && r.reference.strategies.length > 0) {
     lines.push(
@@ -141,17 +87,15 @@ export function renderMarkdown(
 }
 
 /**
- * The budget promise over every rea plan the bench ran: none over what it was approved, and none ending
- * without a confirmed winner with more than a tenth of its budget unspent. Stop reasons are counted.
+ * The budget promise over every rea plan the bench ran (warm-started ones included): none over what it was
+ * approved, and none ending without a confirmed winner with more than a tenth of its budget unspent. Stop
+ * reasons are counted.
  */
 export function budgetLines(r: BenchResult): string[] {
-  const plans = r.results.filter((x) => x.strategy === 'rea').flatMap((x) => x.plans ?? []);
+  const plans = reaPlans(r);
   if (plans.length === 0) return [];
-  const over = plans.filter((p) => p.spentGpuHours > p.approvedGpuHours * (1 + 1e-9));
-  // As the promise is tested: a tenth of the budget, or one more full run when that is more (a later plan of
-  // a repetition runs on what the earlier ones left, sometimes a few runs' worth).
-  const slack = (p: PlanOutcome) => Math.max(0.1 * p.approvedGpuHours, r.fullRunGpuHours);
-  const unspent = plans.filter((p) => !p.winner && p.approvedGpuHours - p.spentGpuHours > slack(p) + 1e-12);
+  const over = plans.filter(overBudget);
+  const unspent = plans.filter((p) => leftUnspent(p, r.fullRunGpuHours));
   const reasons = new Map<string, number>();
   for (const p of plans) reasons.set(p.stopReason, (reasons.get(p.stopReason) ?? 0) + 1);
   return [
@@ -230,6 +174,10 @@ export function benchJson(r: BenchResult, command: string) {
                       spent_gpu_hours: p.spentGpuHours,
                       winner: p.winner,
                       stop_reason: p.stopReason,
+                      // The confirmed winner and what it is worth on the fresh seeds (issue 24: at most 1 in
+                      // 20 may be worse than the baseline).
+                      winner_pick: p.winnerPick ?? null,
+                      winner_improvement: p.winnerImprovement ?? null,
                     })),
                   }
                 : {}),
@@ -237,7 +185,8 @@ export function benchJson(r: BenchResult, command: string) {
         },
       ]),
     ),
-    acceptance: acceptance(r),
+    // pass: null is n/a (the figure says why).
+    acceptance: acceptance(r).map((c) => ({ name: c.name, pass: c.pass ?? null, figure: c.figure })),
     ...(r.warmStart
       ? {
           warm_start: {

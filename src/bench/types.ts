@@ -10,7 +10,14 @@ export interface TrajectoryPoint {
   improvement: number;
 }
 
-export const STRATEGIES = ['rea', 'random', 'tpe', 'tpe-hyperband'] as const;
+export const STRATEGIES = [
+  'rea',
+  'random',
+  'tpe',
+  'tpe-hyperband',
+  'random-hyperband',
+  'tpe-multivariate',
+] as const;
 export type StrategyName = (typeof STRATEGIES)[number];
 
 /** One training the bench asked for; results are cached by (model dir hash, config, fidelity, seed). */
@@ -40,6 +47,10 @@ export interface PlanOutcome {
   winner: boolean;
   /** The plan's recorded reason, or its status and pause reason when it did not finish. */
   stopReason: string;
+  /** The confirmed winner's knob values, when there is one. */
+  winnerPick?: KnobValues;
+  /** The winner re-trained at full fidelity on the bench's fresh seeds, paired with the baseline (0: as good). */
+  winnerImprovement?: number;
 }
 
 export interface SearchTrace {

@@ -15,7 +15,8 @@ import { loadModelOrExit, loadRunbooksOrExit, parsePositive, UsageError } from '
 // `rea bench search`: how much improvement each search strategy buys per GPU-hour on a model directory.
 
 const EXAMPLE_DIR = fileURLToPath(new URL('../../examples/ctr-model', import.meta.url));
-const DEFAULT_STRATEGIES = 'rea,random,tpe,tpe-hyperband';
+// Every peer of issue 24's acceptance: the block reads n/a for a criterion whose peer was not run.
+const DEFAULT_STRATEGIES = 'rea,random,tpe,tpe-hyperband,random-hyperband,tpe-multivariate';
 
 interface SearchOpts {
   dir?: string;
@@ -94,7 +95,7 @@ export function registerBench(program: Command): void {
   bench
     .command('search')
     .description(
-      'search efficiency: rea against random search and Optuna TPE (with and without Hyperband) on the same knob space, budget and seeds',
+      'search efficiency: rea against random search, Optuna TPE (with and without Hyperband), random search with Hyperband and multivariate TPE on the same knob space, budget and seeds',
     )
     .option('--dir <dir>', 'model directory with .rea.yml (default: the bundled examples/ctr-model)')
     .option(

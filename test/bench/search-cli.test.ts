@@ -212,11 +212,58 @@ describe('rea bench search (smoke)', () => {
     expect(stderr).toMatch(/skipping tpe-hyperband: Optuna is not available/);
   }, 60_000);
 
+  it('runs the stronger peers, random+Hyperband and multivariate TPE, through the Optuna bridge', async () => {
+    const withOptuna = optunaImportable();
+    const { stdout, stderr } = await bench([
+      '--budget',
+      '0.004', // 8 full runs of the toy model
+      '--strategies',
+      'random-hyperband,tpe-multivariate',
+      '--eval-seeds',
+      '1',
+      '--out',
+      'out-peers',
+      '--json',
+    ]);
+    const json = JSON.parse(stdout);
+    if (!withOptuna) {
+      expect(json.skipped.map((x: { strategy: string }) => x.strategy)).toEqual([
+        'random-hyperband',
+        'tpe-multivariate',
+      ]);
+      expect(stderr).toMatch(/skipping random-hyperband: Optuna is not available/);
+      return;
+    }
+    expect(Object.keys(json.strategies)).toEqual(['random-hyperband', 'tpe-multivariate']);
+    for (const name of ['random-hyperband', 'tpe-multivariate']) {
+      for (const s of json.strategies[name].seeds) {
+        expect(s.gpu_hours_used).toBeGreaterThan(0);
+        expect(s.gpu_hours_used).toBeLessThanOrEqual(0.004 + 1e-9);
+      }
+    }
+    // Hyperband's first rung is a ninth of a run, so random+Hyperband pays for runs below full fidelity;
+    // multivariate TPE, without a pruner, trains at full fidelity only.
+    const runs = (name: string) => json.strategies[name].seeds.map((s: { runs: number }) => s.runs);
+    expect(Math.max(...runs('random-hyperband'))).toBeGreaterThan(8);
+    expect(runs('tpe-multivariate')).toEqual([8, 8]);
+    // Issue 24's acceptance block, with the peers measured and rea not run.
+    expect(json.acceptance.length).toBeGreaterThan(0);
+    for (const c of json.acceptance) {
+      expect(c).toEqual({ name: expect.any(String), pass: null, figure: expect.any(String) });
+    }
+    const md = await readFile(path.join(dir, 'out-peers', 'toy-ranker-search.md'), 'utf8');
+    expect(md).toMatch(/\| random-hyperband \| 2 \|/);
+    expect(md).toMatch(/\| tpe-multivariate \| 2 \|/);
+    expect(md).toMatch(
+      /^- n\/a: rea's median final improvement is at least the best peer's\. rea was not run\.$/m,
+    );
+  }, 120_000);
+
   it('rejects an unknown strategy with a usage error', async () => {
     await expect(bench(['--strategies', 'rea,grid'])).rejects.toMatchObject({
       code: 2,
       stderr: expect.stringMatching(
-        /unknown strategy grid \(known: rea, random, tpe, tpe-hyperband, rea-warm\)/,
+        /unknown strategy grid \(known: rea, random, tpe, tpe-hyperband, random-hyperband, tpe-multivariate, rea-warm\)/,
       ),
     });
   });

@@ -1,6 +1,9 @@
 import type { PhaseName } from '../core/model.ts';
 import type { PlanReport } from '../core/report.ts';
 
+/** What the chart needs of a report: a plan in flight (the sticky comment) draws the same from `chartOf`. */
+export type ChartInput = Pick<PlanReport, 'chart'> & { metric: Pick<PlanReport['metric'], 'name' | 'goal'> };
+
 // The report's chart in Markdown: the primary metric by run and phase as bars, drawn by Mermaid on GitHub.
 
 /** Characters that could break a Mermaid label or title (quotes, brackets, separators) become spaces. */
@@ -31,7 +34,7 @@ function mean(xs: readonly number[]): number {
 }
 
 /** The bars of the report chart: one per run when few, else one per configuration and step (best kept). */
-export function reportChartBars(report: PlanReport): { bars: ChartBar[]; what: string } {
+export function reportChartBars(report: ChartInput): { bars: ChartBar[]; what: string } {
   const pts = report.chart;
   const baseAt = new Map<number, number>();
   for (const f of new Set(pts.map((p) => p.fidelity))) {
@@ -80,7 +83,7 @@ export function reportChartBars(report: PlanReport): { bars: ChartBar[]; what: s
 }
 
 /** The primary metric by run and phase as a Mermaid xychart (GitHub renders it): bars, baseline as a line. */
-export function reportMermaid(report: PlanReport): string | undefined {
+export function reportMermaid(report: ChartInput): string | undefined {
   const { bars, what } = reportChartBars(report);
   if (bars.length < 2) return undefined;
   const num = (x: number) => Number(x.toPrecision(5));

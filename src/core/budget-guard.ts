@@ -1,7 +1,15 @@
 import type { Builder } from './builder.ts';
 import { estimateRun } from './costs.ts';
 import { fmtValue, overridesKey } from './knobs.ts';
-import { committedGpuHours, confirmationReserve, inFlight, runCost, spentGpuHours } from './ledger.ts';
+import {
+  budgetSlack,
+  committedGpuHours,
+  confirmationReserve,
+  inFlight,
+  reservedConfirmation,
+  runCost,
+  spentGpuHours,
+} from './ledger.ts';
 import type { Run } from './model.ts';
 import { changeText, nextKey, reestimate } from './plan.ts';
 import { fmtHours } from './steps.ts';
@@ -22,6 +30,7 @@ export function schedule(b: Builder): boolean {
   const estimateNow = (r: Run) => estimateRun(state.costSamples, r.fidelity, state.spec);
   const reserve = confirmationReserve(state);
   const approved = state.budget.approvedGpuHours;
+  const slack = budgetSlack(state);
   let flying = inFlight(state).length;
   let committed = spentGpuHours(state) + committedGpuHours(state);
   const pending = state.runs.filter((r) => r.status === 'pending' && r.step === state.step);
@@ -29,7 +38,7 @@ export function schedule(b: Builder): boolean {
   for (const r of pending) {
     if (flying >= state.concurrencyCap) break;
     const est = estimateNow(r);
-    if (committed + est.p50 + reserve > approved + 1e-12) {
+    if (committed + est.p50 + reserve > approved + slack) {
       blocked = pending.slice(pending.indexOf(r));
       break;
     }
@@ -39,8 +48,10 @@ export function schedule(b: Builder): boolean {
   }
   let replanned = false;
   if (blocked.length > 0 && flying === 0) {
-    // Held at p90 while searching; whether the confirmation fits at all is judged at p50, as the guard charges.
-    if (state.step !== 'confirm' && committed + confirmationReserve(state, runCost) <= approved + 1e-12) {
+    // Held at p90 (and with room for a retry) while searching; whether the smallest confirmation fits at all
+    // is judged at p50, as the guard charges, and without the retry room: asking is for a confirmation that
+    // cannot be paid, not for headroom.
+    if (state.step !== 'confirm' && committed + reservedConfirmation(state, runCost) <= approved + slack) {
       dropForBudget(b, blocked, reserve);
       replanned = true;
     } else if (!shrinkConfirmation(b)) {

@@ -75,14 +75,30 @@ export function confirmCost(state: PlanState, k: number, cost = runCost): number
 }
 
 /**
+ * The slack of every "does it fit" comparison against the budget: relative, because GPU-hours are sums of many
+ * measured costs, and a sum of a few hundred GPU-hours misses its parts by more than any fixed 1e-12 (a plan
+ * that fitted exactly then asked for 1e-12 GPU-hours more). The guard and the round sizing share it, so a
+ * round never holds a run that the guard then drops.
+ */
+export function budgetSlack(state: PlanState): number {
+  return 1e-9 * Math.max(1, state.budget.approvedGpuHours);
+}
+
+/**
  * What the budget guard keeps back while the plan searches: the smallest confirmation (one candidate on every
  * confirmation seed) at p90. Confirmation itself spends it, and so does a search round started when nothing
  * is worth confirming yet.
  */
 export function confirmationReserve(state: PlanState, cost = runCostP90): number {
+  const smallest = reservedConfirmation(state, cost);
+  return smallest > 0 ? smallest + retryHeadroom(state, cost) : 0;
+}
+
+/** The smallest confirmation still ahead of the plan, without room for retries (0 once it is spent). */
+export function reservedConfirmation(state: PlanState, cost = runCostP90): number {
   if (state.step === 'confirm') return 0;
   if (state.step === 'refine' && state.searchSpendsReserve) return 0;
-  return confirmCost(state, 1, cost) + retryHeadroom(state, cost);
+  return confirmCost(state, 1, cost);
 }
 
 /** Runners that have lost or failed a run once will again: room for one retry at full fidelity then. */

@@ -251,7 +251,8 @@ function llmOf(plan: PlanState): ReportLlm | undefined {
   };
 }
 
-function chartOf(plan: PlanState): ChartPoint[] {
+/** The points of the report's chart (also the sticky progress comment's): the primary metric of every measured run. */
+export function chartOf(plan: PlanState): ChartPoint[] {
   const metric = plan.spec.metric.name;
   const out: ChartPoint[] = [];
   plan.runs.forEach((r, i) => {

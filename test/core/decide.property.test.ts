@@ -3,8 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadRunbooks } from '../../src/config/runbooks.ts';
 import { committedGpuHours, decide, inFlight, isTerminalPlan, spentGpuHours } from '../../src/core/decide.ts';
 import type { DecideContext, PlanEvent, PlanState, Runbook } from '../../src/core/model.ts';
-import { createPlan } from '../../src/core/plan.ts';
-import { testBaseline, testDrafts, testSpec } from '../helpers/fixtures.ts';
+import { testDrafts, testPlan, testSpec } from '../helpers/fixtures.ts';
 import { outcome, runToQuiescence, type Sim, step } from '../helpers/world.ts';
 
 // Invariants of decide over thousands of generated event sequences, including duplicated, reordered and
@@ -201,19 +200,7 @@ describe('decide invariants', () => {
     fc.assert(
       fc.property(scenario, (sc) => {
         const spec = testSpec({ maxConcurrentRuns: sc.concurrency, maxGpuHours: 10_000, seeds: sc.seeds });
-        const created = createPlan({
-          id: 'p',
-          goal: 'g',
-          spec,
-          baseline: testBaseline,
-          hypotheses: testDrafts.slice(0, sc.hypotheses),
-          rejected: [],
-          costSamples: [],
-          noisePriors: [],
-          seedBase: 7,
-          now: new Date(T0).toISOString(),
-        });
-        const sim: Sim = { state: created.state, effects: [], events: [], clock: T0 };
+        const sim: Sim = { state: testPlan(spec, sc.hypotheses, T0), effects: [], events: [], clock: T0 };
         const seen = new Set<string>();
         check(sim.state, { type: 'approved', by: 'alice', via: 'github', gpuHours: sc.budget }, sim, seen);
         for (const act of sc.actions) {

@@ -1,6 +1,7 @@
 import type { KnobValues } from '../../src/config/rea-config.ts';
 import type { Draft } from '../../src/core/hypotheses.ts';
-import type { PlanSpec } from '../../src/core/model.ts';
+import type { PlanSpec, PlanState } from '../../src/core/model.ts';
+import { createPlan } from '../../src/core/plan.ts';
 
 export function testSpec(over: Partial<PlanSpec> = {}): PlanSpec {
   return {
@@ -60,3 +61,19 @@ export const testDrafts: Draft[] = [
   draft('lr x30', { learning_rate: 0.9 }),
   draft('emb 16', { embedding_dim: 16 }),
 ];
+
+/** A new plan over the test baseline and the first `hypotheses` test drafts, as the property tests start one. */
+export function testPlan(spec: PlanSpec, hypotheses: number, at: number): PlanState {
+  return createPlan({
+    id: 'p',
+    goal: 'g',
+    spec,
+    baseline: testBaseline,
+    hypotheses: testDrafts.slice(0, hypotheses),
+    rejected: [],
+    costSamples: [],
+    noisePriors: [],
+    seedBase: 7,
+    now: new Date(at).toISOString(),
+  }).state;
+}

@@ -8,6 +8,7 @@ import {
   renderPatches,
   renderPlan,
   renderReport,
+  reportMermaid,
   runLabel,
   winnerChange,
 } from '../../app/render.ts';
@@ -15,6 +16,7 @@ import { pct } from '../../core/analysis.ts';
 import { fmtHours, spentGpuHours } from '../../core/decide.ts';
 import { fmtValue } from '../../core/knobs.ts';
 import type { PlanState, Run } from '../../core/model.ts';
+import { chartOf } from '../../core/report.ts';
 import { experimentBranch } from './run-ids.ts';
 
 // What rea writes on GitHub: the plan PR body, the one sticky progress comment, the check run's output
@@ -130,26 +132,9 @@ function runRow(plan: PlanState, r: Run): string[] {
   ].map((c) => c.replace(/\|/g, '\\|'));
 }
 
-/** A Mermaid chart of the primary metric by run, baseline and candidates as two lines (GitHub renders it). */
+/** The report's chart of the primary metric by run and phase, drawn while the plan runs (GitHub renders it). */
 export function mermaidChart(plan: PlanState): string | undefined {
-  const done = plan.runs.filter(
-    (r) => r.status === 'succeeded' && r.metrics?.[plan.spec.metric.name] !== undefined,
-  );
-  if (done.length < 2) return undefined;
-  const xs = done.map((r) => `"${r.id}"`).join(', ');
-  const ys = done.map((r) => Number(r.metrics![plan.spec.metric.name]!.toPrecision(5)));
-  const lo = Math.min(...ys);
-  const hi = Math.max(...ys);
-  const pad = (hi - lo) * 0.1 || Math.abs(hi) * 0.01 || 1;
-  return [
-    '```mermaid',
-    'xychart-beta',
-    `  title "${plan.spec.metric.name} by run (${plan.spec.metric.goal === 'minimize' ? 'lower' : 'higher'} is better)"`,
-    `  x-axis [${xs}]`,
-    `  y-axis "${plan.spec.metric.name}" ${Number((lo - pad).toPrecision(4))} --> ${Number((hi + pad).toPrecision(4))}`,
-    `  bar [${ys.join(', ')}]`,
-    '```',
-  ].join('\n');
+  return reportMermaid({ chart: chartOf(plan), metric: plan.spec.metric });
 }
 
 export function renderStickyComment(plan: PlanState): string {

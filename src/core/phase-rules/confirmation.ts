@@ -1,6 +1,6 @@
 import { pct, ranked } from '../analysis.ts';
 import type { Builder } from '../builder.ts';
-import { budgetLeft, confirmCost, runCostP90 } from '../ledger.ts';
+import { budgetLeft, budgetSlack, confirmCost, runCostP90 } from '../ledger.ts';
 import type { Candidate, PlanState, Run, Verdict } from '../model.ts';
 import { changeText } from '../plan.ts';
 import { predictFull, searchModel } from '../search.ts';
@@ -46,12 +46,12 @@ export function enterConfirm(b: Builder, summary: string, fallback: Candidate[] 
     return;
   }
   let k = Math.min(MAX_CONFIRM, ready.length);
-  while (k > 1 && confirmCost(state, k, runCostP90) > budgetLeft(state) + 1e-12) k--;
+  while (k > 1 && confirmCost(state, k, runCostP90) > budgetLeft(state) + budgetSlack(state)) k--;
   // When even one confirmation no longer fits at the measured costs, the plan still enters it: the budget
   // guard then pauses and asks for what it needs (the one case a plan asks for more), rather than finish
   // without a winner with budget unspent and a candidate that was never checked on fresh seeds.
   const short = confirmCost(state, k) - budgetLeft(state);
-  if (short > 1e-12 && state.step === 'refine' && state.searchSpendsReserve) {
+  if (short > budgetSlack(state) && state.step === 'refine' && state.searchSpendsReserve) {
     // The last round spent the reserve when nothing was worth confirming: what it found cannot be
     // confirmed with what is left, and asking for more to check it was never part of the plan approved.
     b.decision(
@@ -60,7 +60,7 @@ export function enterConfirm(b: Builder, summary: string, fallback: Candidate[] 
     finish(b, 'the budget left could not cover a confirmation');
     return;
   }
-  if (short > 1e-12) {
+  if (short > budgetSlack(state)) {
     summary += ` Confirming needs about ${fmtHours(short)} GPU-hours more than is left at the measured costs.`;
   }
   const chosen = ready.slice(0, k);

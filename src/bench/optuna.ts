@@ -5,7 +5,7 @@ import type { Knob, KnobValues } from '../config/rea-config.ts';
 import { assertNever } from '../core/knobs.ts';
 import { chargeFor } from './measure.ts';
 import { better } from './random-search.ts';
-import type { MetricGoal, SearchTrace, Trainer } from './types.ts';
+import type { SearchArgs, SearchTrace, } from './types.ts';
 
 // Optuna's samplers (TPE, multivariate TPE, random) and its Hyperband pruner through Debian's python3-optuna:
 // a small ask-and-tell bridge (scripts/optuna-bridge.py) speaking JSON lines over stdin/stdout. Optuna decides
@@ -141,17 +141,9 @@ export function optunaSetup(strategy: OptunaStrategy): {
 export const HYPERBAND = { minResource: 1, maxResource: 9, reductionFactor: 3 } as const;
 export const HYPERBAND_RUNGS = [1, 3, 9] as const;
 
-export async function runOptuna(args: {
-  python: string;
-  knobs: Record<string, Knob>;
-  goal: MetricGoal;
-  trainer: Trainer;
-  budgetGpuHours: number;
-  fullRunGpuHours: number;
-  seed: number;
-  trainingSeed: number;
-  strategy: OptunaStrategy;
-}): Promise<SearchTrace> {
+export async function runOptuna(
+  args: SearchArgs & { python: string; strategy: OptunaStrategy },
+): Promise<SearchTrace> {
   const { sampler, hyperband } = optunaSetup(args.strategy);
   const bridge = new OptunaBridge(args.python);
   const trace: SearchTrace = { steps: [], final: undefined, gpuHoursUsed: 0, notes: [] };

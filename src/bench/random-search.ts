@@ -1,7 +1,7 @@
 import type { Knob, KnobValue, KnobValues } from '../config/rea-config.ts';
 import { assertNever, overridesKey } from '../core/knobs.ts';
 import { chargeFor } from './measure.ts';
-import type { MetricGoal, SearchTrace, Trainer } from './types.ts';
+import type { MetricGoal, SearchArgs, SearchTrace, } from './types.ts';
 
 // Random search at full fidelity: what many teams do today. Each trial draws every knob independently
 // (log-uniform for log floats), trains once at fidelity 1 on the seed of this bench repetition, and the
@@ -49,15 +49,7 @@ export function better(goal: MetricGoal, a: number, b: number): boolean {
   return goal === 'minimize' ? a < b : a > b;
 }
 
-export async function runRandomSearch(args: {
-  knobs: Record<string, Knob>;
-  goal: MetricGoal;
-  trainer: Trainer;
-  budgetGpuHours: number;
-  fullRunGpuHours: number;
-  seed: number;
-  trainingSeed: number;
-}): Promise<SearchTrace> {
+export async function runRandomSearch(args: SearchArgs): Promise<SearchTrace> {
   const rand = seededRandom(args.seed);
   const cost = chargeFor(1, args.fullRunGpuHours);
   const trials = Math.floor(args.budgetGpuHours / cost + 1e-9);

@@ -1,4 +1,5 @@
-import type { KnobValues } from '../config/rea-config.ts';
+import type { Knob, KnobValues } from '../config/rea-config.ts';
+import type { MetricGoal } from '../core/contract.ts';
 import type { FailureConclusion } from '../core/model.ts';
 
 export type { MetricGoal } from '../core/contract.ts';
@@ -75,4 +76,15 @@ export interface SeedResult {
   trajectory: TrajectoryPoint[];
   hoursTo50: number | undefined;
   hoursTo90: number | undefined;
+}
+
+/** What every search strategy is given: the knob space, the trainer, the budget and the seeds. */
+export interface SearchArgs {
+  knobs: Record<string, Knob>;
+  goal: MetricGoal;
+  trainer: Trainer;
+  budgetGpuHours: number;
+  fullRunGpuHours: number;
+  seed: number;
+  trainingSeed: number;
 }

@@ -4,7 +4,7 @@ import { type Command, Option } from 'commander';
 import { LOG_TAIL_LINES, logTailOf } from '../adapters/local/local-process-runner.ts';
 import { loadModelDir, type ModelDir } from '../config/load.ts';
 import type { KnobValues } from '../config/rea-config.ts';
-import { loadRunbooks } from '../config/runbooks.ts';
+import { CONCLUSIONS, loadRunbooks } from '../config/runbooks.ts';
 import { assertNever } from '../core/knobs.ts';
 import type { FailureConclusion, Runbook } from '../core/model.ts';
 import {
@@ -19,15 +19,6 @@ import {
 
 // `rea runbooks list` and `rea runbooks test <log>`: lets a person see which runbook a failure log would
 // trigger, and why, before a plan meets it at 3 a.m.
-
-const CONCLUSIONS: FailureConclusion[] = [
-  'failure',
-  'timed_out',
-  'cancelled',
-  'runner_lost',
-  'startup_failure',
-  'metrics_invalid',
-];
 
 interface TestOptions {
   dir?: string;

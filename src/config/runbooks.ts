@@ -14,7 +14,8 @@ import { zodProblems } from './rea-config.ts';
 /** The built-in runbooks shipped with rea, found relative to this file so it works from any cwd. */
 export const BUILTIN_RUNBOOK_DIR = fileURLToPath(new URL('../../runbooks/', import.meta.url));
 
-const CONCLUSIONS = [
+/** Every conclusion a runbook may match (the CLI offers the same choices). */
+export const CONCLUSIONS = [
   'failure',
   'timed_out',
   'cancelled',

@@ -10,14 +10,12 @@ import { estimateEffect, type NoiseEstimate, noiseFromReplicas, poolNoise } from
 // different seeds pool honestly; a promoted baseline has another key and starts a new reference. Rows are
 // recomputed from all of the model's plans, which keeps the update idempotent.
 
-interface Acc {
-  model: string;
-  tags: string[];
-  changeKey: string;
-  overrides: KnobValues;
-  title: string;
-  baselineKey: string;
-  fidelity: number;
+/** One row being pooled: the row's identity, and what is gathered before its statistics are computed. */
+interface Acc
+  extends Pick<
+    InsightRow,
+    'model' | 'tags' | 'changeKey' | 'overrides' | 'title' | 'baselineKey' | 'fidelity'
+  > {
   diffs: number[];
   planIds: Set<string>;
   runIds: string[];

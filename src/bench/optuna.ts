@@ -5,7 +5,7 @@ import type { Knob, KnobValues } from '../config/rea-config.ts';
 import { assertNever } from '../core/knobs.ts';
 import { chargeFor } from './measure.ts';
 import { better } from './random-search.ts';
-import type { SearchArgs, SearchTrace, } from './types.ts';
+import type { SearchArgs, SearchTrace } from './types.ts';
 
 // Optuna's samplers (TPE, multivariate TPE, random) and its Hyperband pruner through Debian's python3-optuna:
 // a small ask-and-tell bridge (scripts/optuna-bridge.py) speaking JSON lines over stdin/stdout. Optuna decides

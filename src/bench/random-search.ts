@@ -1,7 +1,7 @@
 import type { Knob, KnobValue, KnobValues } from '../config/rea-config.ts';
 import { assertNever, overridesKey } from '../core/knobs.ts';
 import { chargeFor } from './measure.ts';
-import type { MetricGoal, SearchArgs, SearchTrace, } from './types.ts';
+import type { MetricGoal, SearchArgs, SearchTrace } from './types.ts';
 
 // Random search at full fidelity: what many teams do today. Each trial draws every knob independently
 // (log-uniform for log floats), trains once at fidelity 1 on the seed of this bench repetition, and the
